@@ -1,0 +1,113 @@
+package buffer
+
+import (
+	"errors"
+	"time"
+)
+
+// Lane is a priority class. Lower lanes drain first; events are never
+// evicted while data remains.
+type Lane uint8
+
+const (
+	LaneEvent Lane = iota
+	LaneData
+	numLanes
+)
+
+// Lanes lists every lane in drain order.
+var Lanes = []Lane{LaneEvent, LaneData}
+
+func (l Lane) String() string {
+	switch l {
+	case LaneEvent:
+		return "event"
+	case LaneData:
+		return "data"
+	}
+	return "unknown"
+}
+
+// Record is one message-to-be. Seq is assigned by Append: it increases by
+// one per record within a lane and never repeats, across restarts too.
+type Record struct {
+	Lane    Lane
+	Seq     uint64
+	Boot    string    // the process start that created it
+	Created time.Time // agent clock at Append, millisecond precision
+	Payload []byte    // encoded body, opaque to the outbox
+}
+
+// Gap says what the budget evicted: records FromSeq..ToSeq (inclusive) of a
+// lane, Records of them, for Reason.
+type Gap struct {
+	Lane    Lane
+	FromSeq uint64
+	ToSeq   uint64
+	Records int
+	Reason  string
+}
+
+// LaneStats describes one lane.
+type LaneStats struct {
+	Depth    int       // records queued, in flight included
+	Bytes    int64     // payload bytes queued
+	Oldest   time.Time // Created of the oldest queued record; zero if empty
+	NextSeq  uint64    // seq the next Append will get
+	Dropped  uint64    // evicted by the budget since open
+	Inflight int
+}
+
+// Stats describes the outbox.
+type Stats struct {
+	Lanes    [numLanes]LaneStats
+	MaxBytes int64
+	Bytes    int64 // on disk (file size) or in memory
+}
+
+// Outbox is the agent's store of record. Implementations are safe for
+// concurrent use.
+//
+//   - Append makes records durable before it returns and assigns Seq.
+//   - Begin hands out the oldest records not already in flight, event lane
+//     first, at most max records; they stay stored until acknowledged.
+//   - Ack deletes exactly the given in-flight records (any subset of what
+//     Begin handed out, identified by lane and seq); Nack returns them to
+//     the head of their lane so the next Begin yields them again, in seq
+//     order.
+//   - When the byte budget is exceeded, Append evicts the oldest data
+//     records (in flight or not) and, in the same transaction, appends a
+//     gap record to the event lane whose payload is Options.EncodeGap(gap);
+//     events go only when events alone exceed the budget.
+type Outbox interface {
+	Append(recs []Record) ([]Record, error)
+	Begin(max int) ([]Record, error)
+	Ack(recs []Record) error
+	Nack(recs []Record)
+	Stats() Stats
+	// Notify receives a value (buffered, capacity one) after each Append
+	// and each Nack, so a forwarder can wait for work without polling.
+	Notify() <-chan struct{}
+	Close() error
+}
+
+// Options configure an outbox.
+type Options struct {
+	// MaxBytes is the byte budget for stored payloads plus per-record
+	// overhead. 0 means unbounded (tests only).
+	MaxBytes int64
+	// Boot stamps gap records.
+	Boot string
+	// EncodeGap makes the payload of the event recording an eviction.
+	// Nil stores an empty payload.
+	EncodeGap func(g Gap) []byte
+	// Now is the clock for Created stamps of gap records; nil is time.Now.
+	Now func() time.Time
+}
+
+// Sentinel errors.
+var (
+	ErrClosed  = errors.New("buffer: closed")
+	ErrTooBig  = errors.New("buffer: record larger than the budget")
+	ErrUnknown = errors.New("buffer: record not in flight")
+)

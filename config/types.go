@@ -1,0 +1,189 @@
+package config
+
+import "time"
+
+// Config is a whole agent configuration, version 1. Every field's default
+// lives in Default(); Load fills what the file leaves out.
+type Config struct {
+	Version   int      `yaml:"version"`
+	Site      Site     `yaml:"site"`
+	Platform  Platform `yaml:"platform"`
+	Buffer    Buffer   `yaml:"buffer"`
+	StateDir  string   `yaml:"state_dir"`
+	HTTP      HTTP     `yaml:"http"`
+	Log       Log      `yaml:"log"`
+	Devices   []Device `yaml:"devices"`
+	PointsCSV []string `yaml:"points_csv"`
+
+	// File is the path the config was loaded from ("" when built in code).
+	File string `yaml:"-"`
+	// Hash is the SHA-256 (hex) of the file's bytes, for status.
+	Hash string `yaml:"-"`
+}
+
+// Site names this gateway on the platform. ID and Gateway form the topic.
+type Site struct {
+	ID         string `yaml:"id"`
+	Gateway    string `yaml:"gateway"`
+	Enterprise string `yaml:"enterprise"`
+	Name       string `yaml:"name"`
+}
+
+type Platform struct {
+	MQTT     MQTT     `yaml:"mqtt"`
+	Commands Commands `yaml:"commands"`
+}
+
+// MQTT is the uplink. URL schemes: tcp, mqtt (plain), ssl, tls, mqtts (TLS),
+// ws, wss. Plain schemes to a host that is not loopback need
+// AllowPlaintext, so a cleartext uplink is always spelled out.
+type MQTT struct {
+	URL            string   `yaml:"url"`
+	ClientID       string   `yaml:"client_id"` // default {site.id}-{site.gateway}
+	Username       string   `yaml:"username"`
+	PasswordFile   string   `yaml:"password_file"` // or env CANARY_MQTT_PASSWORD
+	TLS            TLS      `yaml:"tls"`
+	TopicPrefix    string   `yaml:"topic_prefix"`
+	Keepalive      Duration `yaml:"keepalive"`
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	AllowPlaintext bool     `yaml:"allow_plaintext"`
+	// MaxInflight bounds the messages published and not yet acknowledged.
+	MaxInflight int `yaml:"max_inflight"`
+	// ReconnectMin and ReconnectMax bound the jittered exponential back-off.
+	ReconnectMin Duration `yaml:"reconnect_min"`
+	ReconnectMax Duration `yaml:"reconnect_max"`
+
+	// Password is read from PasswordFile or the environment by Load; it is
+	// never printed.
+	Password Secret `yaml:"-"`
+}
+
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+type Commands struct {
+	Enabled    bool     `yaml:"enabled"`
+	PublicKeys []string `yaml:"public_keys"`
+}
+
+// Buffer is the outbox.
+type Buffer struct {
+	Path     string `yaml:"path"`
+	MaxBytes Size   `yaml:"max_bytes"`
+	// BackfillRate bounds how many backlog records per second are sent
+	// after a reconnect ("500/s").
+	BackfillRate Rate `yaml:"backfill_rate"`
+	// FlushInterval bounds how long samples wait to be batched into one
+	// data record.
+	FlushInterval Duration `yaml:"flush_interval"`
+}
+
+type HTTP struct {
+	Listen string `yaml:"listen"` // "" disables; default 127.0.0.1:9102
+}
+
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text, json
+}
+
+// Device is one configured device: a Modbus unit (or a whole TCP device),
+// an OPC UA server, a set of GPIO pins.
+type Device struct {
+	ID        string   `yaml:"id"`
+	Driver    string   `yaml:"driver"`    // modbus, opcua, gpio
+	Transport string   `yaml:"transport"` // modbus: tcp, rtu, rtu-over-tcp
+	Address   string   `yaml:"address"`   // host:port or serial device
+	Serial    Serial   `yaml:"serial"`
+	UnitID    int      `yaml:"unit_id"` // default unit for points; default 1
+	Interval  Duration `yaml:"interval"`
+	Timeout   Duration `yaml:"timeout"`
+	// MaxGap is how many unused registers (or bits) a read may bridge to
+	// merge two neighbouring points into one request.
+	MaxGap int `yaml:"max_gap"`
+	// Deadband and MaxInterval are the device-wide report-by-exception
+	// defaults; points may override them.
+	Deadband    float64  `yaml:"deadband"`
+	MaxInterval Duration `yaml:"max_interval"`
+	Points      []Point  `yaml:"points"`
+}
+
+// Serial line settings for RTU.
+type Serial struct {
+	Baud     int    `yaml:"baud"`
+	Parity   string `yaml:"parity"` // N, E, O
+	DataBits int    `yaml:"data_bits"`
+	StopBits int    `yaml:"stop_bits"`
+}
+
+// Point is one value read from a device.
+type Point struct {
+	ID   string `yaml:"id"`
+	Kind string `yaml:"kind"` // analog (default), fault, maintenance, interlock, bypass, status
+	Of   string `yaml:"of"`   // for fault/maintenance: the point they qualify
+
+	// Modbus addressing.
+	UnitID  int    `yaml:"unit_id"` // 0: the device's
+	Table   string `yaml:"table"`   // coil, discrete, input, holding
+	Address int    `yaml:"address"` // 0-based protocol address
+	Type    string `yaml:"type"`    // bit bool int16 uint16 int32 uint32 int64 uint64 float32 float64 string
+	Order   string `yaml:"order"`   // ABCD (default), CDAB, BADC, DCBA
+	Bit     int    `yaml:"bit"`     // for type bit: 0..15, LSB first
+	Length  int    `yaml:"length"`  // for type string: registers
+
+	// Scaling: value = raw*scale + offset, or linear from raw range to
+	// engineering range when RawMax != RawMin.
+	Scale  float64 `yaml:"scale"` // default 1
+	Offset float64 `yaml:"offset"`
+	RawMin float64 `yaml:"raw_min"`
+	RawMax float64 `yaml:"raw_max"`
+	EngMin float64 `yaml:"eng_min"`
+	EngMax float64 `yaml:"eng_max"`
+
+	Invert bool `yaml:"invert"` // booleans: report the opposite level
+
+	Unit        string            `yaml:"unit"`
+	Gas         string            `yaml:"gas"`
+	Deadband    *float64          `yaml:"deadband"`     // nil: the device's
+	MaxInterval Duration          `yaml:"max_interval"` // 0: the device's
+	Alarms      Alarms            `yaml:"alarms"`
+	Meta        map[string]string `yaml:"meta"`
+}
+
+// Alarms are a point's limits; nil means not set.
+type Alarms struct {
+	LL         *float64 `yaml:"ll"`
+	L          *float64 `yaml:"l"`
+	H          *float64 `yaml:"h"`
+	HH         *float64 `yaml:"hh"`
+	Hysteresis float64  `yaml:"hysteresis"`
+	OnDelay    Duration `yaml:"on_delay"`
+	OffDelay   Duration `yaml:"off_delay"`
+}
+
+// Any reports whether any limit is set.
+func (a Alarms) Any() bool { return a.LL != nil || a.L != nil || a.H != nil || a.HH != nil }
+
+// Duration is a time.Duration that reads "500ms", "1m30s", "7d".
+type Duration time.Duration
+
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Size is a byte count that reads "256MiB", "64KB", "1024".
+type Size int64
+
+// Rate is a count per second that reads "500/s", "30/m", "10".
+type Rate float64
+
+// Secret is a string that prints as "[redacted]".
+type Secret string
+
+func (Secret) String() string                 { return "[redacted]" }
+func (Secret) GoString() string               { return "[redacted]" }
+func (s Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+func (s Secret) Reveal() string               { return string(s) }
