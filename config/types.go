@@ -19,6 +19,9 @@ type Config struct {
 	File string `yaml:"-"`
 	// Hash is the SHA-256 (hex) of the file's bytes, for status.
 	Hash string `yaml:"-"`
+
+	// pos records where Parse found each field, so Validate can name lines.
+	pos *positions
 }
 
 // Site names this gateway on the platform. ID and Gateway form the topic.
