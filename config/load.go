@@ -120,15 +120,31 @@ func safeDecode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 	return dec.Decode(n)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
+// syntaxError locates a yaml.v3 error. yaml.v3 v3.0.1 reports scanner
+// errors with 1-based lines but parser errors ("did not find expected
+// key") with the 0-based line of the enclosing block, and leaves the line
+// out when that is 0; this turns both into 1-based lines.
 func syntaxError(file string, err error) *Error {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &Error{File: file, Line: line, Msg: "invalid YAML: " + m[2]}
+	m := yamlLine.FindStringSubmatch(err.Error())
+	if m == nil {
+		return &Error{File: file, Msg: "invalid YAML: " + err.Error()}
 	}
-	return &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	line, _ := strconv.Atoi(m[1])
+	if isParserProblem(m[2]) {
+		line++
+	}
+	return &Error{File: file, Line: line, Msg: "invalid YAML: " + m[2]}
+}
+
+func isParserProblem(msg string) bool {
+	for _, p := range []string{"did not find expected", "found duplicate %", "found incompatible YAML", "found undefined tag"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // version checks `version` first: a file for another version may have
