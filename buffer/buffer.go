@@ -110,4 +110,11 @@ var (
 	ErrClosed  = errors.New("buffer: closed")
 	ErrTooBig  = errors.New("buffer: record larger than the budget")
 	ErrUnknown = errors.New("buffer: record not in flight")
+	// ErrCorrupt wraps every failure to open or read a file that is not a
+	// valid outbox, so the agent can move it aside and start empty.
+	ErrCorrupt = errors.New("buffer: outbox file corrupt")
+	// ErrLocked means another process holds the outbox file open.
+	ErrLocked = errors.New("buffer: outbox file locked by another process")
+	// ErrBadLane is returned for a Record whose Lane is not one of Lanes.
+	ErrBadLane = errors.New("buffer: unknown lane")
 )

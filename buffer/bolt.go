@@ -1,0 +1,306 @@
+package buffer
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// LockTimeout is how long OpenBolt waits for the file lock before failing
+// with ErrLocked: a second agent on the same file must fail fast, not hang.
+const LockTimeout = time.Second
+
+var metaBucket = []byte("meta")
+
+func laneBucket(l Lane) []byte { return []byte(l.String()) }
+
+// nextKey is the meta key holding a lane's next seq; it outlives the
+// records so seqs never repeat after everything was acked.
+func nextKey(l Lane) []byte { return []byte("next." + l.String()) }
+
+// Bolt is the durable Outbox on a bbolt file. Reads (Begin, Stats) run
+// concurrently; every write goes through one writer goroutine that commits
+// whatever is queued in one transaction and one fsync.
+type Bolt struct {
+	db     *bolt.DB
+	path   string
+	opts   Options
+	notify chan struct{}
+	reqs   chan *request
+	done   chan struct{} // closed when the writer has exited
+
+	closeMu sync.RWMutex // held shared while using db or reqs; exclusive by Close
+	closed  bool
+
+	mu     sync.Mutex // guards the fields below; taken after closeMu
+	state  [numLanes]laneState
+	size   int64 // file size after the last commit
+	flight flight
+}
+
+// laneState is the committed picture of one lane that Stats reports
+// without touching the file.
+type laneState struct {
+	depth   int
+	bytes   int64
+	next    uint64
+	dropped uint64
+	oldest  time.Time
+}
+
+var _ Outbox = (*Bolt)(nil)
+
+// OpenBolt opens or creates the outbox file at path. Everything stored is
+// pending again: nothing is in flight after open. A file that is not a
+// valid outbox gives an error wrapping ErrCorrupt; a file held by another
+// process gives ErrLocked after LockTimeout.
+func OpenBolt(path string, opts Options) (*Bolt, error) {
+	opts = opts.withDefaults()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      LockTimeout,
+		MaxSize:      maxFileSize(opts.MaxBytes),
+		FreelistType: bolt.FreelistMapType, // FIFO deletes free pages all the time
+	})
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	b := &Bolt{
+		db:     db,
+		path:   path,
+		opts:   opts,
+		notify: make(chan struct{}, 1),
+		reqs:   make(chan *request, maxGroup),
+		done:   make(chan struct{}),
+		flight: newFlight(),
+	}
+	if err := b.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("buffer: open %s: %w", path, err)
+	}
+	go b.run()
+	return b, nil
+}
+
+func openError(path string, err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("buffer: open %s: %w", path, ErrLocked)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
+		return fmt.Errorf("buffer: open %s: %w: %w", path, ErrCorrupt, err)
+	}
+	return fmt.Errorf("buffer: open %s: %w", path, err)
+}
+
+// load creates the buckets and computes the counters by one scan, so that
+// Stats is O(1) afterwards. A panic from bbolt on a damaged page becomes
+// ErrCorrupt.
+func (b *Bolt) load() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("buffer: scan: %v: %w", r, ErrCorrupt)
+		}
+	}()
+	return b.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(metaBucket)
+		if err != nil {
+			return err
+		}
+		for _, l := range Lanes {
+			if err := b.loadLane(tx, meta, l); err != nil {
+				return err
+			}
+		}
+		b.size = tx.Size()
+		return nil
+	})
+}
+
+func (b *Bolt) loadLane(tx *bolt.Tx, meta *bolt.Bucket, l Lane) error {
+	bk, err := tx.CreateBucketIfNotExists(laneBucket(l))
+	if err != nil {
+		return err
+	}
+	st := laneState{next: 1}
+	if v := meta.Get(nextKey(l)); v != nil {
+		if st.next, err = decodeKey(v); err != nil {
+			return err
+		}
+	}
+	err = bk.ForEach(func(k, v []byte) error {
+		seq, err := decodeKey(k)
+		if err != nil {
+			return err
+		}
+		_, created, p, err := decodeValue(v)
+		if err != nil {
+			return fmt.Errorf("%s seq %d: %w", l, seq, err)
+		}
+		if st.depth == 0 {
+			st.oldest = created
+		}
+		st.depth++
+		st.bytes += int64(len(p))
+		st.next = max(st.next, seq+1) // a meta entry behind the data must not reuse seqs
+		return nil
+	})
+	b.state[l] = st
+	return err
+}
+
+// Append makes recs durable and returns them with Seq, Boot and Created
+// set. It returns after the commit that holds them.
+func (b *Bolt) Append(recs []Record) ([]Record, error) {
+	if len(recs) == 0 {
+		return nil, b.alive()
+	}
+	need, err := b.opts.check(recs)
+	if err != nil {
+		return nil, err
+	}
+	out, err := b.submit(&request{appends: b.opts.stamp(recs), need: need})
+	if err != nil {
+		return nil, err
+	}
+	return cloneRecords(out), nil
+}
+
+// Ack deletes in-flight records in a write transaction. Records the budget
+// evicted while in flight are accepted and ignored.
+func (b *Bolt) Ack(recs []Record) error {
+	if err := b.alive(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	err := b.flight.known(recs)
+	b.mu.Unlock()
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	_, err = b.submit(&request{acks: recs})
+	return err
+}
+
+// submit queues a request for the writer and waits for its commit.
+func (b *Bolt) submit(r *request) ([]Record, error) {
+	r.reply = make(chan result, 1)
+	b.closeMu.RLock()
+	if b.closed {
+		b.closeMu.RUnlock()
+		return nil, ErrClosed
+	}
+	b.reqs <- r
+	b.closeMu.RUnlock()
+	res := <-r.reply
+	return res.recs, res.err
+}
+
+func (b *Bolt) alive() error {
+	b.closeMu.RLock()
+	defer b.closeMu.RUnlock()
+	if b.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Begin hands out up to max of the oldest records not in flight, event
+// lane first. mu is held across the read so the writer cannot publish an
+// eviction between our snapshot and marking the records in flight.
+func (b *Bolt) Begin(max int) ([]Record, error) {
+	b.closeMu.RLock()
+	defer b.closeMu.RUnlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	if max <= 0 {
+		return nil, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Record
+	err := b.db.View(func(tx *bolt.Tx) error {
+		for _, l := range Lanes {
+			var err error
+			if out, err = b.pending(tx, l, out, max); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("buffer: begin: %w", err)
+	}
+	for _, r := range out {
+		b.flight.take(r.Lane, r.Seq)
+	}
+	return out, nil
+}
+
+// pending appends to out the oldest records of lane l not in flight.
+func (b *Bolt) pending(tx *bolt.Tx, l Lane, out []Record, max int) ([]Record, error) {
+	c := tx.Bucket(laneBucket(l)).Cursor()
+	for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+		seq, err := decodeKey(k)
+		if err != nil {
+			return out, err
+		}
+		if b.flight.isOut(l, seq) {
+			continue
+		}
+		boot, created, p, err := decodeValue(v)
+		if err != nil {
+			return out, fmt.Errorf("%s seq %d: %w", l, seq, err)
+		}
+		out = append(out, Record{Lane: l, Seq: seq, Boot: boot, Created: created, Payload: clone(p)})
+	}
+	return out, nil
+}
+
+// Nack returns records to pending; unknown ones are ignored.
+func (b *Bolt) Nack(recs []Record) {
+	b.mu.Lock()
+	b.flight.forget(recs)
+	b.mu.Unlock()
+	signal(b.notify)
+}
+
+// Stats reports the counters kept since open; Bytes is the file size.
+func (b *Bolt) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := Stats{MaxBytes: b.opts.MaxBytes, Bytes: b.size}
+	for l, st := range b.state {
+		s.Lanes[l] = LaneStats{Depth: st.depth, Bytes: st.bytes, Oldest: st.oldest,
+			NextSeq: st.next, Dropped: st.dropped, Inflight: b.flight.count(Lane(l))}
+	}
+	return s
+}
+
+// Notify is signalled after each Append and Nack.
+func (b *Bolt) Notify() <-chan struct{} { return b.notify }
+
+// Close lets the writer commit everything already queued, then closes the
+// file. Later calls fail with ErrClosed.
+func (b *Bolt) Close() error {
+	b.closeMu.Lock()
+	if b.closed {
+		b.closeMu.Unlock()
+		return ErrClosed
+	}
+	b.closed = true
+	close(b.reqs)
+	b.closeMu.Unlock()
+	<-b.done
+	if err := b.db.Close(); err != nil {
+		return fmt.Errorf("buffer: close: %w", err)
+	}
+	return nil
+}
+
+// Path is the file the outbox lives in.
+func (b *Bolt) Path() string { return b.path }

@@ -1,0 +1,97 @@
+package buffer_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"canary/buffer"
+	"canary/buffer/buffertest"
+)
+
+// openBolt opens dir/outbox.db and, when the test ends, closes it and runs
+// the consistency checker on the file.
+func openBolt(t *testing.T, dir string, opts buffer.Options) *buffer.Bolt {
+	t.Helper()
+	path := filepath.Join(dir, "outbox.db")
+	b, err := buffer.OpenBolt(path, opts)
+	if err != nil {
+		t.Fatalf("OpenBolt: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil && !errors.Is(err, buffer.ErrClosed) {
+			t.Errorf("Close: %v", err)
+		}
+		if err := buffer.Check(path); err != nil {
+			t.Errorf("consistency check: %v", err)
+		}
+	})
+	return b
+}
+
+func TestBoltConformance(t *testing.T) {
+	buffertest.Run(t, func(t *testing.T, dir string) buffer.Outbox {
+		return openBolt(t, dir, buffertest.Options())
+	}, true)
+}
+
+func TestBoltCorrupt(t *testing.T) {
+	garbage := make([]byte, 4*4096)
+	for i := range garbage {
+		garbage[i] = byte(i * 31)
+	}
+	for name, content := range map[string][]byte{
+		"garbage":   garbage,
+		"truncated": garbage[:10],
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "outbox.db")
+			if err := os.WriteFile(path, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			b, err := buffer.OpenBolt(path, buffertest.Options())
+			if err == nil {
+				b.Close()
+			}
+			if !errors.Is(err, buffer.ErrCorrupt) {
+				t.Errorf("OpenBolt on %s file: %v, want ErrCorrupt", name, err)
+			}
+		})
+	}
+}
+
+func TestBoltCorruptValue(t *testing.T) {
+	dir := t.TempDir()
+	b := openBolt(t, dir, buffertest.Options())
+	if _, err := b.Append([]buffer.Record{{Lane: buffer.LaneData, Payload: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if err := buffer.CorruptValueForTest(b.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := buffer.OpenBolt(b.Path(), buffertest.Options()); !errors.Is(err, buffer.ErrCorrupt) {
+		t.Errorf("OpenBolt with a bad value: %v, want ErrCorrupt", err)
+	}
+	if err := buffer.Check(b.Path()); !errors.Is(err, buffer.ErrCorrupt) {
+		t.Errorf("Check with a bad value: %v, want ErrCorrupt", err)
+	}
+	// Repair it so the cleanup check passes.
+	if err := os.Remove(b.Path()); err != nil {
+		t.Fatal(err)
+	}
+	openBolt(t, dir, buffertest.Options()).Close()
+}
+
+func TestBoltLocked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the lock timeout")
+	}
+	dir := t.TempDir()
+	b := openBolt(t, dir, buffertest.Options())
+	_, err := buffer.OpenBolt(b.Path(), buffertest.Options())
+	if !errors.Is(err, buffer.ErrLocked) {
+		t.Errorf("second OpenBolt: %v, want ErrLocked", err)
+	}
+}

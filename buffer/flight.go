@@ -1,0 +1,66 @@
+package buffer
+
+import "fmt"
+
+// flight tracks records handed out by Begin and not yet settled. It lives
+// in memory only: after a restart every stored record is pending again,
+// which is what at-least-once delivery wants.
+type flight struct {
+	out  [numLanes]map[uint64]struct{}
+	gone [numLanes]map[uint64]struct{} // evicted while out: Ack/Nack just forget them
+}
+
+func newFlight() flight {
+	var f flight
+	f.reset()
+	return f
+}
+
+func (f *flight) reset() {
+	for l := range f.out {
+		f.out[l] = map[uint64]struct{}{}
+		f.gone[l] = map[uint64]struct{}{}
+	}
+}
+
+func (f *flight) isOut(l Lane, seq uint64) bool {
+	_, ok := f.out[l][seq]
+	return ok
+}
+
+func (f *flight) take(l Lane, seq uint64) { f.out[l][seq] = struct{}{} }
+
+// known says whether every record may be acked: in flight, or evicted
+// while in flight.
+func (f *flight) known(recs []Record) error {
+	for _, r := range recs {
+		if r.Lane >= numLanes {
+			return fmt.Errorf("buffer: lane %d: %w", r.Lane, ErrBadLane)
+		}
+		_, gone := f.gone[r.Lane][r.Seq]
+		if !gone && !f.isOut(r.Lane, r.Seq) {
+			return fmt.Errorf("buffer: %s seq %d: %w", r.Lane, r.Seq, ErrUnknown)
+		}
+	}
+	return nil
+}
+
+func (f *flight) forget(recs []Record) {
+	for _, r := range recs {
+		if r.Lane < numLanes {
+			delete(f.out[r.Lane], r.Seq)
+			delete(f.gone[r.Lane], r.Seq)
+		}
+	}
+}
+
+// evicted notes that the budget deleted a record, so it is no longer
+// counted in flight but a late Ack of it is still accepted.
+func (f *flight) evicted(l Lane, seq uint64) {
+	if f.isOut(l, seq) {
+		delete(f.out[l], seq)
+		f.gone[l][seq] = struct{}{}
+	}
+}
+
+func (f *flight) count(l Lane) int { return len(f.out[l]) }

@@ -1,0 +1,241 @@
+package buffer
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// maxGroup bounds how many queued requests share one commit, so one
+// transaction (and the memory it dirties) stays bounded.
+const maxGroup = 256
+
+// request is one Append or Ack waiting for the writer.
+type request struct {
+	appends []Record
+	need    int64
+	acks    []Record
+	reply   chan result
+
+	out []Record // appends with seqs, set inside the transaction
+}
+
+type result struct {
+	recs []Record
+	err  error
+}
+
+// run is the writer goroutine: it gathers everything queued into one
+// transaction. It exits when Close has closed reqs and the queue is empty.
+func (b *Bolt) run() {
+	defer close(b.done)
+	for r := range b.reqs {
+		b.commit(b.gather(r))
+	}
+}
+
+func (b *Bolt) gather(first *request) []*request {
+	batch := []*request{first}
+	for len(batch) < maxGroup {
+		select {
+		case r, ok := <-b.reqs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit runs a batch in one transaction. If that fails, each request is
+// retried alone so one bad request cannot fail its neighbours.
+func (b *Bolt) commit(batch []*request) {
+	err := b.try(batch)
+	if err == nil {
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].reply <- result{err: err}
+		return
+	}
+	for _, r := range batch {
+		if err := b.try([]*request{r}); err != nil {
+			r.reply <- result{err: err}
+		}
+	}
+}
+
+// try commits a batch and, only once the commit is durable, publishes the
+// new counters and answers every caller.
+func (b *Bolt) try(batch []*request) error {
+	var t *txn
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		t = b.newTxn(tx)
+		for _, r := range batch {
+			if err := t.apply(r); err != nil {
+				return err
+			}
+		}
+		return t.finish()
+	})
+	if err != nil {
+		return fmt.Errorf("buffer: commit: %w", err)
+	}
+	b.publish(t, batch)
+	for _, r := range batch {
+		if len(r.appends) > 0 { // before replying: a caller may check Notify as soon as Append returns
+			signal(b.notify)
+			break
+		}
+	}
+	for _, r := range batch {
+		r.reply <- result{recs: r.out}
+	}
+	return nil
+}
+
+func (b *Bolt) publish(t *txn, batch []*request) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.state = t.st
+	b.size = t.size
+	for _, e := range t.evicted {
+		b.flight.evicted(e.lane, e.seq)
+	}
+	for _, r := range batch {
+		b.flight.forget(r.acks)
+	}
+}
+
+// txn is one write transaction with a private copy of the counters, so a
+// rolled-back commit leaves the published ones untouched.
+type txn struct {
+	tx      *bolt.Tx
+	opts    *Options
+	buckets [numLanes]*bolt.Bucket
+	st      [numLanes]laneState
+	evicted []laneSeq
+	size    int64
+}
+
+type laneSeq struct {
+	lane Lane
+	seq  uint64
+}
+
+func (b *Bolt) newTxn(tx *bolt.Tx) *txn {
+	b.mu.Lock()
+	t := &txn{tx: tx, opts: &b.opts, st: b.state}
+	b.mu.Unlock()
+	for _, l := range Lanes {
+		t.buckets[l] = tx.Bucket(laneBucket(l))
+	}
+	return t
+}
+
+func (t *txn) apply(r *request) error {
+	for _, a := range r.acks {
+		if err := t.ack(a); err != nil {
+			return err
+		}
+	}
+	if len(r.appends) == 0 {
+		return nil
+	}
+	if err := makeRoom(t, t.opts, r.need); err != nil {
+		return err
+	}
+	r.out = make([]Record, len(r.appends))
+	for i, rec := range r.appends {
+		var err error
+		if r.out[i], err = t.put(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ack deletes a record if it is still there; the budget may have taken it.
+func (t *txn) ack(r Record) error {
+	k := encodeKey(r.Seq)
+	v := t.buckets[r.Lane].Get(k)
+	if v == nil {
+		return nil
+	}
+	n, err := payloadLen(v)
+	if err != nil {
+		return err
+	}
+	t.st[r.Lane].depth--
+	t.st[r.Lane].bytes -= n
+	return t.buckets[r.Lane].Delete(k)
+}
+
+// finish persists the next seqs and refreshes what Stats reports.
+func (t *txn) finish() error {
+	meta := t.tx.Bucket(metaBucket)
+	for _, l := range Lanes {
+		if err := meta.Put(nextKey(l), encodeKey(t.st[l].next)); err != nil {
+			return err
+		}
+		if err := t.refreshOldest(l); err != nil {
+			return err
+		}
+	}
+	t.size = t.tx.Size()
+	return nil
+}
+
+func (t *txn) refreshOldest(l Lane) error {
+	t.st[l].oldest = timeZero
+	k, v := t.buckets[l].Cursor().First()
+	if k == nil {
+		return nil
+	}
+	_, created, _, err := decodeValue(v)
+	t.st[l].oldest = created
+	return err
+}
+
+// laneStore for makeRoom.
+
+func (t *txn) used() int64 {
+	var n int64
+	for _, st := range t.st {
+		n += st.bytes + int64(st.depth)*RecordOverhead
+	}
+	return n
+}
+
+func (t *txn) oldest(l Lane) (uint64, int64, bool, error) {
+	k, v := t.buckets[l].Cursor().First()
+	if k == nil {
+		return 0, 0, false, nil
+	}
+	seq, err := decodeKey(k)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	n, err := payloadLen(v)
+	return seq, n, err == nil, err
+}
+
+func (t *txn) evict(l Lane, seq uint64, size int64) error {
+	t.st[l].depth--
+	t.st[l].bytes -= size
+	t.st[l].dropped++
+	t.evicted = append(t.evicted, laneSeq{l, seq})
+	return t.buckets[l].Delete(encodeKey(seq))
+}
+
+func (t *txn) put(r Record) (Record, error) {
+	st := &t.st[r.Lane]
+	r.Seq = st.next
+	st.next++
+	st.depth++
+	st.bytes += int64(len(r.Payload))
+	return r, t.buckets[r.Lane].Put(encodeKey(r.Seq), encodeValue(r))
+}
