@@ -65,7 +65,10 @@ func newSink(t *testing.T, o mqtt.Options) *mqtt.Sink {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(bytes.TrimSpace(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimSpace(p)))
+	return len(p), nil
+}
 
 func connect(t *testing.T, s *mqtt.Sink) {
 	t.Helper()
@@ -168,4 +171,3 @@ func burst(t *testing.T, s *mqtt.Sink, rec *mqtttest.Recorder, n, after int, cut
 		t.Fatalf("false success: a message reported delivered is not at the broker: %v", err)
 	}
 }
-
