@@ -68,6 +68,9 @@ type scaling struct {
 }
 
 func (s scaling) apply(raw float64) float64 {
+	if !s.on {
+		return raw // keeps -0 and every bit of the reading
+	}
 	if s.rawMax != s.rawMin {
 		return s.engMin + (raw-s.rawMin)*(s.engMax-s.engMin)/(s.rawMax-s.rawMin)
 	}
