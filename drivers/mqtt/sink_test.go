@@ -205,16 +205,7 @@ func TestConnectHonoursContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	serve(t, ln, func(net.Conn) {})
 	s := newSink(t, mqtt.Options{URL: "tcp://" + ln.Addr().String(), ConnectTimeout: 10 * time.Second})
 
 	cancelled, cancel := context.WithCancel(context.Background())
