@@ -12,17 +12,17 @@ import (
 )
 
 // Sink is a drivers.Sink over one MQTT connection at a time. It is safe for
-// concurrent use. Lock order: connectMu before mu.
+// concurrent use. Lock order: turn before mu.
 type Sink struct {
 	opts     Options
 	broker   string // URL as paho wants it
 	endpoint string // URL without credentials, for status and logs
 	slots    chan struct{}
 
-	connectMu sync.Mutex // serialises Connect and Close
-	mu        sync.Mutex
-	cur       *conn // nil when never connected or after Close
-	gen       uint64
+	turn chan struct{} // a one-slot semaphore serialising Connect and Close
+	mu   sync.Mutex
+	cur  *conn // nil when never connected or after Close
+	gen  uint64
 }
 
 var _ drivers.Sink = (*Sink)(nil)
@@ -49,7 +49,18 @@ func (c *conn) isLost() bool {
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func newSink(o Options, broker, endpoint string) *Sink {
-	return &Sink{opts: o, broker: broker, endpoint: endpoint, slots: make(chan struct{}, o.MaxInflight)}
+	return &Sink{opts: o, broker: broker, endpoint: endpoint,
+		slots: make(chan struct{}, o.MaxInflight), turn: make(chan struct{}, 1)}
+}
+
+// take waits for the Connect/Close turn, honouring ctx.
+func (s *Sink) take(ctx context.Context) error {
+	select {
+	case s.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Endpoint is the broker URL without credentials.
@@ -80,8 +91,10 @@ func (s *Sink) Lost() <-chan struct{} {
 // a connection is live. On ctx's end it returns ctx.Err() and the attempt
 // is abandoned in the background (bounded by ConnectTimeout).
 func (s *Sink) Connect(ctx context.Context) error {
-	s.connectMu.Lock()
-	defer s.connectMu.Unlock()
+	if err := s.take(ctx); err != nil {
+		return err
+	}
+	defer func() { <-s.turn }()
 	if s.current() != nil {
 		return nil
 	}
@@ -157,8 +170,10 @@ func (s *Sink) clientOptions(c *conn) *paho.ClientOptions {
 // the connection, waiting at most until ctx ends. Deliveries not yet
 // acknowledged fail. The Sink may Connect again afterwards.
 func (s *Sink) Close(ctx context.Context) error {
-	s.connectMu.Lock()
-	defer s.connectMu.Unlock()
+	if err := s.take(ctx); err != nil {
+		return fmt.Errorf("mqtt: close: %w", err)
+	}
+	defer func() { <-s.turn }()
 	s.mu.Lock()
 	c := s.cur
 	s.cur = nil
