@@ -214,3 +214,15 @@ func TestValidateInCode(t *testing.T) {
 		t.Errorf("got  %v\nwant %s", errs, want)
 	}
 }
+
+func TestWarnings(t *testing.T) {
+	src := strings.Replace(minimal, "    password_file: PASSFILE\n", "    tls: {insecure_skip_verify: true}\n", 1)
+	c := mustParse(t, src)
+	ws := c.Warnings()
+	if len(ws) != 1 || !strings.HasPrefix(ws[0].Error(), "config.yaml:6: platform.mqtt.tls.insecure_skip_verify: ") {
+		t.Errorf("Warnings() = %v", ws)
+	}
+	if ws := mustParse(t, minimal).Warnings(); ws != nil {
+		t.Errorf("Warnings() of a TLS config = %v", ws)
+	}
+}

@@ -1,0 +1,19 @@
+package config
+
+// Warnings lists accepted settings that weaken security, in the same form
+// as errors, so `canary check` can print them and status can report them.
+// They never make a config invalid: they were spelled out on purpose.
+func (c *Config) Warnings() Errors {
+	var ws Errors
+	add := func(path, msg string) {
+		ws = append(ws, &Error{File: c.File, Line: c.pos.line(path), Path: path, Msg: msg})
+	}
+	m := c.Platform.MQTT
+	if m.TLS.InsecureSkipVerify {
+		add("platform.mqtt.tls.insecure_skip_verify", "the broker's certificate is not verified; anyone on the path can impersonate it")
+	}
+	if m.AllowPlaintext {
+		add("platform.mqtt.allow_plaintext", "plaintext to the broker is allowed; credentials and data may cross the network in the clear")
+	}
+	return ws
+}
