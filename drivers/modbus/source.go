@@ -118,6 +118,8 @@ func decodeAt(p *point, t table, data []byte, off int) reading {
 
 func (s *Source) logEdge(err error) {
 	switch {
+	case errors.Is(err, ErrCanceled):
+		return // shutdown, not the device
 	case err != nil && !s.failing:
 		s.log.Warn("modbus: device not answering", "device", s.dev, "err", err)
 	case err == nil && s.failing:

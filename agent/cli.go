@@ -1,0 +1,231 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"canary/config"
+)
+
+// Exit codes of the canary binary.
+const (
+	ExitOK      = 0
+	ExitFailure = 1 // runtime or validation failure
+	ExitUsage   = 2
+)
+
+// Build identifies the binary; main sets it from -ldflags.
+type Build struct {
+	Version, Commit, Date string
+}
+
+// DemoFunc runs the self-contained demo for d (0: until ctx ends) and
+// reports whether the platform side got every record.
+type DemoFunc func(ctx context.Context, out io.Writer, d time.Duration, log *slog.Logger) error
+
+// Wiring is what the binary plugs into the CLI.
+type Wiring struct {
+	Options
+	Demo  DemoFunc
+	Build Build
+}
+
+const usage = `canary — edge gateway agent for safety monitoring (read-only towards the plant)
+
+usage:
+  canary run -c FILE           run the agent (config path also from CANARY_CONFIG)
+  canary check -c FILE         validate a config; print every error as FILE:LINE: field: message
+  canary demo [--for DURATION] simulated detectors, a local broker and the real agent
+  canary version               version, commit, build date, Go version, platform
+
+flags common to run and demo:
+  --log-format text|json       log format on stderr (default text)
+  --log-level debug|info|warn|error
+`
+
+// Main runs the CLI and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer, w Wiring) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return ExitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "canary %s (commit %s, built %s, %s, %s/%s)\n", w.Build.Version, w.Build.Commit,
+			w.Build.Date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return ExitOK
+	case "check":
+		return cmdCheck(rest, stdout, stderr)
+	case "run":
+		return cmdRun(rest, stderr, w)
+	case "demo":
+		return cmdDemo(rest, stdout, stderr, w)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "canary: unknown command %q\n\n%s", cmd, usage)
+	return ExitUsage
+}
+
+type logFlags struct{ format, level string }
+
+func (l *logFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.format, "log-format", "", "log format: text or json")
+	fs.StringVar(&l.level, "log-level", "", "log level: debug, info, warn, error")
+}
+
+func (l *logFlags) logger(stderr io.Writer, cfg *config.Config) (*slog.Logger, error) {
+	format, level := l.format, l.level
+	if cfg != nil {
+		format = cmp(format, cfg.Log.Format)
+		level = cmp(level, cfg.Log.Level)
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(cmp(level, "info"))); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch cmp(format, "text") {
+	case "text":
+		return slog.New(slog.NewTextHandler(stderr, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(stderr, o)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+func cmp(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("canary "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func configPath(fs *flag.FlagSet, args []string) (string, error) {
+	path := fs.String("c", os.Getenv("CANARY_CONFIG"), "config file (or CANARY_CONFIG)")
+	fs.StringVar(path, "config", *path, "config file (or CANARY_CONFIG)")
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *path == "" {
+		return "", errors.New("no config: give -c FILE or set CANARY_CONFIG")
+	}
+	return *path, nil
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("check", stderr)
+	path, err := configPath(fs, args)
+	if err != nil {
+		fmt.Fprintln(stderr, "canary check:", err)
+		return ExitUsage
+	}
+	if _, err := config.Load(path); err != nil {
+		printConfigErrors(stderr, err)
+		return ExitFailure
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
+	return ExitOK
+}
+
+// printConfigErrors prints one error per line.
+func printConfigErrors(w io.Writer, err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(w, e.Error())
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
+}
+
+func cmdRun(args []string, stderr io.Writer, w Wiring) int {
+	fs := newFlagSet("run", stderr)
+	var lf logFlags
+	lf.register(fs)
+	path, err := configPath(fs, args)
+	if err != nil {
+		fmt.Fprintln(stderr, "canary run:", err)
+		return ExitUsage
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return ExitFailure
+	}
+	log, err := lf.logger(stderr, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "canary run:", err)
+		return ExitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := w.Options
+	opts.Log, opts.Version = log, w.Build.Version
+	a, err := New(cfg, opts)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return ExitFailure
+	}
+	log.Info("canary started", "version", w.Build.Version, "boot", a.Boot(), "site", cfg.Site.ID,
+		"gateway", cfg.Site.Gateway, "devices", len(cfg.Devices), "config", path)
+	if err := a.Run(ctx); err != nil {
+		log.Error("stopped with error", "err", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func cmdDemo(args []string, stdout, stderr io.Writer, w Wiring) int {
+	fs := newFlagSet("demo", stderr)
+	var lf logFlags
+	lf.register(fs)
+	d := fs.Duration("for", 0, "stop after this long and verify delivery (0: until Ctrl-C)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		if err == nil {
+			fmt.Fprintln(stderr, "canary demo: unexpected arguments:", strings.Join(fs.Args(), " "))
+		}
+		return ExitUsage
+	}
+	if lf.level == "" {
+		lf.level = "error" // the demo prints what the platform sees; logs are for trouble
+	}
+	log, err := lf.logger(stderr, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "canary demo:", err)
+		return ExitUsage
+	}
+	if w.Demo == nil {
+		fmt.Fprintln(stderr, "canary demo: not available in this build")
+		return ExitFailure
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := w.Demo(ctx, stdout, *d, log); err != nil {
+		fmt.Fprintln(stderr, "canary demo:", err)
+		return ExitFailure
+	}
+	return ExitOK
+}

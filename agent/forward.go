@@ -1,0 +1,230 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"canary/agent/clock"
+	"canary/agent/wire"
+	"canary/buffer"
+	"canary/drivers"
+)
+
+// forwarder moves records from the outbox to the sink. It owns the link:
+// it dials with jittered back-off, publishes the birth status, and keeps up
+// to window messages in flight. A record is acked in the outbox only after
+// its own Delivery succeeded; anything else puts it back (nack), so the
+// worst case is an exact boot/seq duplicate, never a loss.
+type forwarder struct {
+	sink    drivers.Sink
+	box     buffer.Outbox
+	framer  *wire.Framer
+	topics  wire.Topics
+	clock   clock.Clock
+	log     *slog.Logger
+	window  int
+	retry   backoff
+	status  func(state string) []byte
+	onReady func(ctx context.Context) // after birth: subscriptions
+
+	mu          sync.Mutex
+	connected   bool
+	connectedAt time.Time
+	lastErr     string
+	reconnects  atomic.Uint64
+	published   atomic.Uint64
+	acked       atomic.Uint64
+}
+
+func (f *forwarder) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := f.sink.Connect(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			f.setLink(false, err)
+			d := f.retry.next()
+			f.log.Warn("uplink connect failed", "broker", f.sink.Endpoint(), "err", err, "retry_in", d.Round(time.Millisecond))
+			f.wait(ctx, d)
+			continue
+		}
+		f.retry.reset()
+		f.reconnects.Add(1)
+		f.setLink(true, nil)
+		f.log.Info("uplink connected", "broker", f.sink.Endpoint())
+		err := f.session(ctx)
+		f.setLink(false, err)
+		if ctx.Err() == nil {
+			f.log.Warn("uplink lost", "broker", f.sink.Endpoint(), "err", err)
+			f.wait(ctx, f.retry.next())
+		}
+	}
+}
+
+func (f *forwarder) wait(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-f.clock.After(d):
+	}
+}
+
+func (f *forwarder) setLink(up bool, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.connected = up
+	if up {
+		f.connectedAt = f.clock.Now().Truncate(time.Millisecond)
+		f.lastErr = ""
+	} else if err != nil {
+		f.lastErr = err.Error()
+	}
+}
+
+// link reports the uplink state for status.
+func (f *forwarder) link() (up bool, since time.Time, lastErr string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.connected, f.connectedAt, f.lastErr
+}
+
+var errLost = errors.New("agent: uplink lost")
+
+// session runs one connection: birth, then the publish pump, until the
+// connection is lost or ctx ends. It returns only when nothing it published
+// is still unresolved.
+func (f *forwarder) session(ctx context.Context) error {
+	lost := f.sink.Lost()
+	if err := f.publishStatus(ctx, "online"); err != nil {
+		return err
+	}
+	if f.onReady != nil {
+		f.onReady(ctx)
+	}
+	inflight := make(chan pending, f.window)
+	space := make(chan struct{}, 1)
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		f.collect(ctx, inflight, lost, space)
+	}()
+	err := f.pump(ctx, lost, inflight, space)
+	close(inflight)
+	<-collected
+	return err
+}
+
+type pending struct {
+	rec buffer.Record
+	d   drivers.Delivery
+}
+
+func (f *forwarder) pump(ctx context.Context, lost <-chan struct{}, inflight chan pending, space <-chan struct{}) error {
+	heartbeat := f.clock.NewTicker(time.Minute)
+	defer heartbeat.Stop()
+	var buf []byte
+	for {
+		free := cap(inflight) - len(inflight)
+		if free > 0 {
+			recs, err := f.box.Begin(free)
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				buf = f.framer.Frame(buf[:0], r.Boot, r.Seq, r.Payload)
+				topic := f.topics.Data
+				if r.Lane == buffer.LaneEvent {
+					topic = f.topics.Event
+				}
+				// paho copies the payload into its packet, but keep ours
+				// immutable anyway: a fresh slice per message.
+				msg := drivers.Message{Topic: topic, Payload: append([]byte(nil), buf...)}
+				inflight <- pending{rec: r, d: f.sink.Publish(ctx, msg)}
+				f.published.Add(1)
+			}
+			if len(recs) == free {
+				continue // there may be more: go round without waiting
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-lost:
+			return errLost
+		case <-f.box.Notify():
+		case <-heartbeat.C():
+			go f.publishStatus(ctx, "online") //nolint: a lost status is re-sent next minute
+		case <-space:
+		}
+	}
+}
+
+// collect resolves deliveries in publish order, acking runs of successes
+// in one outbox transaction and nacking failures.
+func (f *forwarder) collect(ctx context.Context, inflight <-chan pending, lost <-chan struct{}, space chan<- struct{}) {
+	var ok, failed []buffer.Record
+	flush := func() {
+		defer func() {
+			select {
+			case space <- struct{}{}:
+			default:
+			}
+		}()
+		if len(ok) > 0 {
+			if err := f.box.Ack(ok); err != nil {
+				f.log.Error("outbox ack failed", "err", err)
+			}
+			f.acked.Add(uint64(len(ok)))
+		}
+		if len(failed) > 0 {
+			f.box.Nack(failed)
+		}
+		ok, failed = ok[:0], failed[:0]
+	}
+	for p := range inflight {
+		if !f.await(ctx, p.d, lost) || p.d.Err() != nil {
+			failed = append(failed, p.rec)
+		} else {
+			ok = append(ok, p.rec)
+		}
+		if len(inflight) == 0 || len(ok)+len(failed) >= 256 {
+			flush()
+		}
+	}
+	flush()
+}
+
+// await waits for a delivery. After the connection is lost or ctx ends it
+// gives the sink a bounded time to resolve the delivery, then treats it as
+// not delivered.
+func (f *forwarder) await(ctx context.Context, d drivers.Delivery, lost <-chan struct{}) bool {
+	select {
+	case <-d.Done():
+		return true
+	case <-ctx.Done():
+	case <-lost:
+	}
+	select {
+	case <-d.Done():
+		return true
+	case <-time.After(2 * time.Second):
+		return false
+	}
+}
+
+// publishStatus publishes the retained status and waits (bounded) for the
+// broker to take it.
+func (f *forwarder) publishStatus(ctx context.Context, state string) error {
+	d := f.sink.Publish(ctx, drivers.Message{Topic: f.topics.Status, Payload: f.status(state), Retained: true})
+	select {
+	case <-d.Done():
+		return d.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+		return errors.New("agent: status publish not acknowledged within 10s")
+	}
+}

@@ -1,0 +1,191 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"canary/agent/clock"
+	"canary/agent/wire"
+	"canary/buffer"
+	"canary/drivers"
+)
+
+// fakeSink is a broker that takes every message it is sent and acknowledges
+// them a little later, unless the connection is cut first: then the
+// message was received but its PUBACK is lost, so the forwarder must
+// resend it (a duplicate), never count it as delivered.
+type fakeSink struct {
+	mu      sync.Mutex
+	up      bool
+	lost    chan struct{}
+	got     []drivers.Message
+	pending []*fakeDelivery
+	refuse  bool
+}
+
+type fakeDelivery struct {
+	done chan struct{}
+	err  error
+}
+
+func (d *fakeDelivery) Done() <-chan struct{} { return d.done }
+func (d *fakeDelivery) Err() error            { return d.err }
+
+func resolved(err error) *fakeDelivery {
+	d := &fakeDelivery{done: make(chan struct{}), err: err}
+	close(d.done)
+	return d
+}
+
+func (s *fakeSink) Connect(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refuse {
+		return errors.New("fake: connection refused")
+	}
+	s.up, s.lost = true, make(chan struct{})
+	return nil
+}
+
+func (s *fakeSink) Lost() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.up {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return s.lost
+}
+
+func (s *fakeSink) Publish(ctx context.Context, m drivers.Message) drivers.Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.up {
+		return resolved(drivers.ErrNotConnected)
+	}
+	s.got = append(s.got, m)
+	d := &fakeDelivery{done: make(chan struct{})}
+	s.pending = append(s.pending, d)
+	return d
+}
+
+// ackSome acknowledges a random prefix of the pending deliveries.
+func (s *fakeSink) ackSome() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := rand.IntN(len(s.pending) + 1)
+	for _, d := range s.pending[:n] {
+		close(d.done)
+	}
+	s.pending = s.pending[n:]
+}
+
+// cut drops the connection: pending deliveries fail.
+func (s *fakeSink) cut() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.up {
+		return
+	}
+	s.up = false
+	close(s.lost)
+	for _, d := range s.pending {
+		d.err = errors.New("fake: connection lost before PUBACK")
+		close(d.done)
+	}
+	s.pending = nil
+}
+
+func (s *fakeSink) Subscribe(context.Context, string, drivers.Handler) error { return nil }
+func (s *fakeSink) Close(context.Context) error                              { s.cut(); return nil }
+func (s *fakeSink) Endpoint() string                                         { return "fake" }
+
+func (s *fakeSink) messages() []drivers.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]drivers.Message(nil), s.got...)
+}
+
+func newTestForwarder(sink drivers.Sink, box buffer.Outbox) *forwarder {
+	return &forwarder{sink: sink, box: box, framer: wire.NewFramer("site", "gw"),
+		topics: wire.NewTopics("canary", "site", "gw"), clock: clock.Real{},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)), window: 16,
+		retry:  backoff{min: 5 * time.Millisecond, max: 20 * time.Millisecond},
+		status: func(string) []byte { return []byte(`{}`) }}
+}
+
+// Every appended record reaches the broker at least once, through
+// repeated connection cuts that lose PUBACKs; repeats are exact copies;
+// the outbox ends empty.
+func TestForwarderDeliversEverythingThroughCuts(t *testing.T) {
+	box := buffer.NewMemory(buffer.Options{})
+	sink := &fakeSink{}
+	fwd := newTestForwarder(sink, box)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); fwd.run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	const n = 2000
+	go func() { // the broker acknowledges in bursts
+		for ctx.Err() == nil {
+			sink.ackSome()
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	for i := 0; i < n; i++ {
+		lane := buffer.LaneData
+		if i%10 == 0 {
+			lane = buffer.LaneEvent
+		}
+		body := fmt.Appendf(nil, `"historical":false,"samples":[{"point":"p","ts":%d,"value":%d,"quality":"good"}]`, i, i)
+		if _, err := box.Append([]buffer.Record{{Lane: lane, Boot: "b1", Created: time.Now(), Payload: body}}); err != nil {
+			t.Fatal(err)
+		}
+		if i%400 == 399 {
+			sink.cut()
+		}
+	}
+	waitFor(t, 20*time.Second, func() bool {
+		s := box.Stats()
+		return s.Lanes[buffer.LaneData].Depth+s.Lanes[buffer.LaneEvent].Depth == 0
+	})
+
+	seen := map[string]string{}
+	for _, m := range sink.messages() {
+		if m.Topic == "canary/site/gw/status" {
+			continue
+		}
+		dm, err := wire.Decode(m.Payload)
+		if err != nil {
+			t.Fatalf("undecodable message %s: %v", m.Payload, err)
+		}
+		key := fmt.Sprintf("%s/%d", m.Topic, dm.Seq)
+		if prev, ok := seen[key]; ok && prev != string(m.Payload) {
+			t.Fatalf("duplicate %s differs:\n%s\n%s", key, prev, m.Payload)
+		}
+		seen[key] = string(m.Payload)
+	}
+	if len(seen) != n {
+		t.Fatalf("broker got %d distinct records, want %d", len(seen), n)
+	}
+}
+
+func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", limit)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

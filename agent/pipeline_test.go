@@ -1,0 +1,120 @@
+package agent
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"canary/agent/wire"
+	"canary/config"
+	"canary/drivers"
+)
+
+func f64(v float64) *float64 { return &v }
+
+func testPipeline(pts ...config.Point) *pipeline {
+	cfg := &config.Config{Devices: []config.Device{{ID: "dev", Driver: "modbus",
+		MaxInterval: config.Duration(time.Minute), Points: pts}}}
+	return newPipeline(cfg, &idGen{boot: "b"})
+}
+
+var t0 = time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
+
+func scanOf(at time.Duration, err error, samples ...drivers.Sample) *drivers.Scan {
+	for i := range samples {
+		samples[i].TS = t0.Add(at)
+	}
+	return &drivers.Scan{Device: "dev", At: t0.Add(at), Err: err, Samples: samples}
+}
+
+func good(point string, v float64) drivers.Sample {
+	return drivers.Sample{Point: point, Value: drivers.Float(v)}
+}
+
+func TestReportByException(t *testing.T) {
+	p := testPipeline(config.Point{ID: "GT-101", Deadband: f64(0.5)})
+	steps := []struct {
+		at     time.Duration
+		s      drivers.Sample
+		report bool
+		why    string
+	}{
+		{0, good("GT-101", 10), true, "first sample"},
+		{time.Second, good("GT-101", 10.4), false, "inside deadband"},
+		{2 * time.Second, good("GT-101", 10.6), true, "beyond deadband of last reported 10"},
+		{3 * time.Second, drivers.Sample{Point: "GT-101", Quality: drivers.Bad, Reason: drivers.ReasonComm}, true, "quality change"},
+		{4 * time.Second, drivers.Sample{Point: "GT-101", Quality: drivers.Bad, Reason: drivers.ReasonComm}, false, "same bad"},
+		{5 * time.Second, good("GT-101", 10.6), true, "back to good"},
+		{64 * time.Second, good("GT-101", 10.6), false, "59 s: heartbeat not due"},
+		{65 * time.Second, good("GT-101", 10.6), true, "max_interval heartbeat"},
+	}
+	for _, st := range steps {
+		out, _ := p.process(scanOf(st.at, nil, st.s), t0.Add(st.at))
+		if got := len(out) == 1; got != st.report {
+			t.Errorf("%s (t=%v): reported=%v, want %v", st.why, st.at, got, st.report)
+		}
+	}
+}
+
+func TestDeviceEventsOnTransitionsOnly(t *testing.T) {
+	p := testPipeline(config.Point{ID: "a"})
+	var states []string
+	for i, err := range []error{nil, nil, errors.New("timeout"), errors.New("timeout"), nil} {
+		_, evs := p.process(scanOf(time.Duration(i)*time.Second, err, good("a", 1)), t0)
+		for _, e := range evs {
+			if e.Type == wire.TypeDevice {
+				states = append(states, e.State)
+			}
+		}
+	}
+	want := []string{"online", "offline", "online"}
+	if len(states) != len(want) || states[0] != want[0] || states[1] != want[1] || states[2] != want[2] {
+		t.Fatalf("device events %v, want %v", states, want)
+	}
+}
+
+func TestAlarmHysteresisAndQuality(t *testing.T) {
+	p := testPipeline(config.Point{ID: "GT-103", Gas: "combustible", Alarms: config.Alarms{Hysteresis: 2}})
+	seq := []drivers.Sample{
+		good("GT-103", 10), good("GT-103", 25), // active h at the limit
+		good("GT-103", 24), // inside hysteresis: stays active
+		{Point: "GT-103", Quality: drivers.Bad, Reason: drivers.ReasonComm}, // bad: no clear
+		good("GT-103", 51), // hh active, h still active
+		good("GT-103", 22), // both clear (22 < 25-2 and < 50-2)
+	}
+	var got []string
+	var ts []int64
+	for i, s := range seq {
+		_, evs := p.process(scanOf(time.Duration(i)*time.Second, nil, s), t0)
+		for _, e := range evs {
+			if e.Type == wire.TypeAlarm {
+				got = append(got, e.Level+":"+e.State)
+				ts = append(ts, e.TS)
+			}
+		}
+	}
+	want := []string{"h:active", "hh:active", "h:cleared", "hh:cleared"}
+	if len(got) != len(want) {
+		t.Fatalf("alarm events %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("alarm events %v, want %v", got, want)
+		}
+	}
+	if ts[0] != t0.Add(time.Second).UnixMilli() {
+		t.Errorf("active event ts %d, want the sample's source time %d", ts[0], t0.Add(time.Second).UnixMilli())
+	}
+}
+
+func TestAlarmEvaluatedWhenSampleSuppressed(t *testing.T) {
+	p := testPipeline(config.Point{ID: "x", Deadband: f64(100), Alarms: config.Alarms{H: f64(5)}})
+	p.process(scanOf(0, nil, good("x", 1)), t0)
+	out, evs := p.process(scanOf(time.Second, nil, good("x", 6)), t0)
+	if len(out) != 0 {
+		t.Fatalf("sample inside deadband was reported")
+	}
+	if len(evs) != 1 || evs[0].State != "active" {
+		t.Fatalf("alarm not raised on a suppressed sample: %+v", evs)
+	}
+}

@@ -1,0 +1,45 @@
+// Command canary is the edge gateway agent. See README.md.
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"canary/agent"
+	"canary/config"
+	"canary/drivers"
+	"canary/drivers/modbus"
+	"canary/drivers/mqtt"
+	"canary/drivers/sim"
+)
+
+// Set by the release build with -ldflags "-X main.version=…".
+var (
+	version = "dev"
+	commit  = "unknown"
+	date    = "unknown"
+)
+
+func main() {
+	os.Exit(agent.Main(os.Args[1:], os.Stdout, os.Stderr, wiring()))
+}
+
+// wiring plugs the protocol drivers into the agent, which imports none.
+func wiring() agent.Wiring {
+	reg := &drivers.Registry{}
+	reg.Register("modbus", modbus.Driver{})
+	opts := agent.Options{Registry: reg, NewSink: newSink}
+	return agent.Wiring{
+		Options: opts,
+		Demo:    sim.Demo(opts),
+		Build:   agent.Build{Version: version, Commit: commit, Date: date},
+	}
+}
+
+func newSink(c config.MQTT, will *drivers.Message, log *slog.Logger) (drivers.Sink, error) {
+	s, err := mqtt.FromConfig(c, will, log)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
