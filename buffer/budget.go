@@ -1,5 +1,9 @@
 package buffer
 
+// EvictSlack: once the budget is exceeded, eviction frees 1/EvictSlack of
+// MaxBytes more than strictly needed.
+const EvictSlack = 32
+
 // laneStore is what the eviction policy needs from a storage. Both
 // implementations run the same policy so they cannot drift apart on what
 // "oldest first" and "one gap per run" mean.
@@ -25,12 +29,19 @@ func makeRoom(s laneStore, o *Options, need int64) error {
 	return nil
 }
 
-// evictRun evicts from one lane while need plus the gap record that will
-// describe the run do not fit.
+// evictRun evicts from one lane, if need does not fit, until need and the
+// gap record describing the run fit with Slack to spare. The slack is
+// there so that a full outbox does not write one gap record per Append:
+// during a long outage those would crowd the event lane and, in the end,
+// push out real alarms.
 func evictRun(s laneStore, o *Options, l Lane, need int64) error {
+	if s.used()+need <= o.MaxBytes {
+		return nil
+	}
+	limit := o.MaxBytes - o.MaxBytes/EvictSlack
 	var g *Gap
 	var gapCost int64
-	for s.used()+need+gapCost > o.MaxBytes {
+	for s.used()+need+gapCost > limit {
 		seq, size, ok, err := s.oldest(l)
 		if err != nil {
 			return err
