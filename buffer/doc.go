@@ -1,0 +1,90 @@
+// Package buffer is Canary's outbox: the durable store every record passes
+// through between the point pipeline and the MQTT sink. The outbox is the
+// truth (DESIGN.md principle 3): a record is eligible to send only once it
+// is on disk, and it is deleted only after the broker acknowledged it.
+//
+// # Implementations
+//
+// Bolt keeps records in a bbolt file and is what the agent runs. Memory
+// keeps them in memory; it is the reference model the simulation test
+// compares Bolt against, and a stand-in for tests of code that uses an
+// Outbox. Both pass the conformance suite in package buffertest.
+//
+// # Durability
+//
+// Append returns only after the transaction holding its records has been
+// committed and fsynced (bbolt is never run with NoSync). Concurrent Append
+// and Ack calls are committed together by a single writer goroutine (group
+// commit), so under load many callers share one fsync; each caller is
+// answered after the commit that holds its request. A crash (kill -9,
+// power cut) loses nothing whose Append returned; an Ack that did not
+// return may or may not have happened, which at-least-once delivery
+// tolerates.
+//
+// # Seqs and lanes
+//
+// Every record gets a seq from its lane's counter: 1, 2, 3, ... in Append
+// order. The next seq of each lane is persisted in the same transaction as
+// the records, so seqs never repeat, even after every record was acked and
+// the process restarted. Together with Boot, (lane, seq) lets the platform
+// drop duplicates and detect holes.
+//
+// There are two lanes: LaneEvent (alarms, interlock changes, comm loss,
+// gap records) and LaneData (routine telemetry). Begin drains the event
+// lane before the data lane, oldest first within a lane.
+//
+// # In flight
+//
+// Begin hands out the oldest records that are not in flight and marks them
+// in flight; a record is never handed out twice while in flight. Ack
+// deletes records (in a write transaction, batched with other writes);
+// Ack of a record that is not in flight fails with ErrUnknown and changes
+// nothing. Nack puts records back: being the oldest, they come out first
+// again, in seq order. In-flight state lives in memory only: after
+// reopening, everything stored is pending again.
+//
+// # Budget, eviction and gaps
+//
+// Options.MaxBytes bounds the payload bytes stored plus RecordOverhead (64
+// bytes) per record. When an Append would exceed it, the same transaction
+// evicts the oldest data records, in flight or not, until the new records
+// fit with MaxBytes/EvictSlack (about 3%) to spare, and appends one gap
+// record to the event lane, whose payload is Options.EncodeGap of a Gap
+// naming the lane, the first and last seq evicted and their count. The
+// slack keeps a full outbox from writing one gap record per Append, which
+// over a long outage would fill the event lane with gaps. Events are
+// evicted the same way only when events alone exceed the budget; gap
+// records are events, so in that extreme case a gap record can itself be
+// evicted and covered by a later gap (the platform still sees the hole in
+// seqs). An Ack of a record evicted while in flight succeeds and does
+// nothing. A batch that could not fit even in an empty outbox fails with
+// ErrTooBig.
+//
+// Stats is O(1): depth, bytes and oldest stamp per lane are counters
+// computed by one scan at open and maintained by the writer.
+//
+// # Locks
+//
+// Bolt has two mutexes, always taken in this order: closeMu (shared by
+// every call that uses the file or the request queue, exclusive in Close)
+// and mu (the counters and the in-flight set). The writer goroutine takes
+// only mu, and only after a commit, to publish the new counters; Begin
+// holds mu across its read transaction so a concurrent eviction is either
+// visible in its snapshot or applied after Begin marked the records in
+// flight. No lock is held while a caller waits for its commit.
+//
+// # Caveats
+//
+//   - The file never shrinks: bbolt reuses freed pages but does not return
+//     them to the file system. To reclaim space, compact by copying into a
+//     new file (bbolt.Compact) and renaming it over the old one.
+//   - bbolt maps the whole file into memory. On 32-bit ARM the address
+//     space is 2-3 GiB, so keep MaxBytes well under 1 GiB (256 MiB is the
+//     default). The file is capped at 4*MaxBytes+32 MiB (bbolt MaxSize);
+//     hitting that cap makes Append fail rather than grow further.
+//   - Opening scans every record to rebuild the counters: time grows with
+//     the amount stored.
+//   - A file that is not a valid outbox fails OpenBolt with an error
+//     wrapping ErrCorrupt; moving it aside is up to the caller. A file held
+//     by another process fails with ErrLocked after LockTimeout.
+package buffer
