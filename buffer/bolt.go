@@ -162,11 +162,7 @@ func (b *Bolt) Append(recs []Record) ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := b.submit(&request{appends: b.opts.stamp(recs), need: need})
-	if err != nil {
-		return nil, err
-	}
-	return cloneRecords(out), nil
+	return b.submit(&request{appends: b.opts.stamp(recs), need: need})
 }
 
 // Ack deletes in-flight records in a write transaction. Records the budget

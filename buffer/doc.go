@@ -80,7 +80,8 @@
 //     new file (bbolt.Compact) and renaming it over the old one.
 //   - bbolt maps the whole file into memory. On 32-bit ARM the address
 //     space is 2-3 GiB, so keep MaxBytes well under 1 GiB (256 MiB is the
-//     default). The file is capped at 4*MaxBytes+32 MiB (bbolt MaxSize);
+//     default). The file is capped at 4*MaxBytes+32 MiB, and at 1 GiB on
+//     32-bit platforms (bbolt MaxSize);
 //     hitting that cap makes Append fail rather than grow further.
 //   - Opening scans every record to rebuild the counters: time grows with
 //     the amount stored.

@@ -3,6 +3,7 @@ package buffer
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -96,12 +97,15 @@ func clone(b []byte) []byte {
 // maxFileSize is bbolt's MaxSize for a budget: generous enough for
 // half-full pages and copy-on-write during a commit (4x) plus the fixed
 // cost of an almost empty file, so eviction, not ErrMaxSizeReached, is what
-// normally bounds the file.
+// normally bounds the file. On 32-bit platforms it never exceeds 1 GiB.
 func maxFileSize(budget int64) int {
 	if budget <= 0 {
 		return 0
 	}
 	v := 4*budget + 32<<20
+	if strconv.IntSize == 32 {
+		v = min(v, 1<<30) // the whole file is mmapped: leave address space
+	}
 	if v > math.MaxInt || v < 0 {
 		return math.MaxInt
 	}

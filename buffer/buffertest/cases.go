@@ -1,6 +1,7 @@
 package buffertest
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -256,6 +257,61 @@ func testConcurrentAppend(s *suite) {
 	if n := len(s.all()); n != workers*each {
 		s.t.Errorf("Begin found %d records, want %d", n, workers*each)
 	}
+}
+
+// testConcurrentMixed runs appenders against a consumer that waits on
+// Notify, begins and acks until everything appended is gone.
+func testConcurrentMixed(s *suite) {
+	const workers, each = 4, 25 // 100 records of 0 bytes stay within Budget
+	done := make(chan error, 1)
+	go func() { done <- consume(s.ob, workers*each) }()
+	err := concurrently(workers, func(int) error {
+		for range each {
+			if _, err := s.ob.Append([]buffer.Record{{Lane: data, Payload: []byte{}}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			s.t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second): // a failure guard, not synchronisation
+		s.t.Fatal("consumer stuck: a Notify was lost or a record never came out")
+	}
+	if st := s.ob.Stats().Lanes[data]; st.Depth != 0 || st.Inflight != 0 {
+		s.t.Errorf("after consuming everything: %+v", st)
+	}
+}
+
+// consume acks n records, checking none is handed out twice.
+func consume(ob buffer.Outbox, n int) error {
+	seen := map[uint64]bool{}
+	for len(seen) < n {
+		recs, err := ob.Begin(7)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			<-ob.Notify()
+			continue
+		}
+		for _, r := range recs {
+			if seen[r.Seq] {
+				return fmt.Errorf("seq %d handed out twice", r.Seq)
+			}
+			seen[r.Seq] = true
+		}
+		if err := ob.Ack(recs); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func testStats(s *suite) {

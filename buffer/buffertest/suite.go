@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T, dir string) buffer.Outbox, reopen
 		{"SeqNoRepeatReopen", true, testSeqNoRepeatReopen},
 		{"ReopenNothingInflight", true, testReopenNothingInflight},
 		{"ConcurrentAppend", false, testConcurrentAppend},
+		{"ConcurrentMixed", false, testConcurrentMixed},
 		{"Stats", false, testStats},
 		{"Notify", false, testNotify},
 		{"Closed", false, testClosed},
