@@ -12,8 +12,8 @@ import (
 type kind uint8
 
 const (
-	kBit kind = iota + 1 // one bit of a register, LSB = 0
-	kBool                // a coil or discrete input, or a register != 0
+	kBit  kind = iota + 1 // one bit of a register, LSB = 0
+	kBool                 // a coil or discrete input, or a register != 0
 	kInt16
 	kUint16
 	kInt32

@@ -18,9 +18,10 @@ import (
 var ErrNoMosquitto = errors.New("mqtttest: mosquitto not installed")
 
 // Mosquitto is a real Mosquitto broker process on a loopback port, with
-// anonymous access, no persistence and its log in its directory.
+// anonymous access and its log in its directory.
 type Mosquitto struct {
 	bin, dir, conf, addr string
+	opts                 MosquittoOptions
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -29,9 +30,9 @@ type Mosquitto struct {
 
 // StartMosquitto runs Mosquitto for one test and stops it at cleanup. It
 // skips the test when mosquitto is missing, unless CI=true.
-func StartMosquitto(t testing.TB) *Mosquitto {
+func StartMosquitto(t testing.TB, opts ...MosquittoOptions) *Mosquitto {
 	t.Helper()
-	m, err := RunMosquitto(t.TempDir())
+	m, err := RunMosquitto(t.TempDir(), opts...)
 	if errors.Is(err, ErrNoMosquitto) && os.Getenv("CI") != "true" {
 		t.Skip("mosquitto not installed: apt-get install mosquitto")
 	}
@@ -44,7 +45,7 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 
 // RunMosquitto writes a config into dir and starts Mosquitto; it returns
 // once the port accepts connections. Close stops it.
-func RunMosquitto(dir string) (*Mosquitto, error) {
+func RunMosquitto(dir string, opts ...MosquittoOptions) (*Mosquitto, error) {
 	bin, err := findMosquitto()
 	if err != nil {
 		return nil, err
@@ -54,6 +55,9 @@ func RunMosquitto(dir string) (*Mosquitto, error) {
 		return nil, err
 	}
 	m := &Mosquitto{bin: bin, dir: dir, addr: addr, conf: filepath.Join(dir, "mosquitto.conf")}
+	if len(opts) > 0 {
+		m.opts = opts[0]
+	}
 	if err := os.WriteFile(m.conf, []byte(m.config()), 0o600); err != nil {
 		return nil, fmt.Errorf("mqtttest: %w", err)
 	}
@@ -61,6 +65,14 @@ func RunMosquitto(dir string) (*Mosquitto, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// MosquittoOptions tune the broker.
+type MosquittoOptions struct {
+	// Persistence keeps sessions and queued messages across Stop (SIGTERM)
+	// and Start, so a subscriber with a persistent session misses nothing
+	// while the broker restarts. Kill loses what was not saved.
+	Persistence bool
 }
 
 func findMosquitto() (string, error) {
@@ -84,7 +96,12 @@ func freeAddr() (string, error) {
 
 func (m *Mosquitto) config() string {
 	_, port, _ := net.SplitHostPort(m.addr)
-	c := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n", port)
+	c := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\n", port)
+	if m.opts.Persistence {
+		c += fmt.Sprintf("persistence true\npersistence_location %s/\n", m.dir)
+	} else {
+		c += "persistence false\n"
+	}
 	c += "max_queued_messages 0\n" // a recorder must not lose a burst
 	c += fmt.Sprintf("log_dest file %s\nlog_type all\n", m.LogFile())
 	if os.Geteuid() == 0 {
