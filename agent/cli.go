@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -33,11 +34,21 @@ type Build struct {
 // reports whether the platform side got every record.
 type DemoFunc func(ctx context.Context, out io.Writer, d time.Duration, log *slog.Logger) error
 
+// Command is a subcommand a driver or package contributes, such as
+// `probe modbus` or `firmware`. Run returns the exit code.
+type Command struct {
+	Summary string // one line for the usage text
+	Run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
 // Wiring is what the binary plugs into the CLI.
 type Wiring struct {
 	Options
 	Demo  DemoFunc
 	Build Build
+	// Commands are extra subcommands by name; a name may be two words
+	// ("probe modbus"), matched before one-word names.
+	Commands map[string]Command
 }
 
 const usage = `canary — edge gateway agent for safety monitoring (read-only towards the plant)
@@ -56,7 +67,7 @@ flags common to run and demo:
 // Main runs the CLI and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer, w Wiring) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText(w))
 		return ExitUsage
 	}
 	cmd, rest := args[0], args[1:]
@@ -72,11 +83,44 @@ func Main(args []string, stdout, stderr io.Writer, w Wiring) int {
 	case "demo":
 		return cmdDemo(rest, stdout, stderr, w)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText(w))
 		return ExitOK
 	}
-	fmt.Fprintf(stderr, "canary: unknown command %q\n\n%s", cmd, usage)
+	if c, rest, ok := w.lookup(args); ok {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return c.Run(ctx, rest, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "canary: unknown command %q\n\n%s", strings.Join(args[:min(2, len(args))], " "), usageText(w))
 	return ExitUsage
+}
+
+func (w Wiring) lookup(args []string) (Command, []string, bool) {
+	if len(args) >= 2 {
+		if c, ok := w.Commands[args[0]+" "+args[1]]; ok {
+			return c, args[2:], true
+		}
+	}
+	c, ok := w.Commands[args[0]]
+	return c, args[1:], ok
+}
+
+func usageText(w Wiring) string {
+	if len(w.Commands) == 0 {
+		return usage
+	}
+	names := make([]string, 0, len(w.Commands))
+	for n := range w.Commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString(usage)
+	b.WriteString("\nmore commands:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  canary %-22s %s\n", n, w.Commands[n].Summary)
+	}
+	return b.String()
 }
 
 type logFlags struct{ format, level string }
