@@ -59,7 +59,7 @@ func (f *forwarder) run(ctx context.Context) {
 		err := f.session(ctx)
 		f.setLink(false, err)
 		if ctx.Err() == nil {
-			f.log.Warn("uplink lost", "broker", f.sink.Endpoint(), "err", err)
+			f.log.Info("uplink session ended", "broker", f.sink.Endpoint(), "err", err)
 			f.wait(ctx, f.retry.next())
 		}
 	}

@@ -112,17 +112,17 @@ func (s *Sink) Connect(ctx context.Context) error {
 	case <-tok.Done():
 	case <-ctx.Done():
 		go abandon(c, tok)
-		log.Warn("mqtt: connect abandoned", "err", ctx.Err())
+		log.Debug("mqtt: connect abandoned", "err", ctx.Err())
 		return ctx.Err()
 	}
 	if err := tok.Error(); err != nil {
-		log.Warn("mqtt: connect failed", "err", err)
+		log.Debug("mqtt: connect failed", "err", err)
 		return fmt.Errorf("mqtt: connect %s: %w", s.endpoint, err)
 	}
 	s.mu.Lock()
 	s.cur = c
 	s.mu.Unlock()
-	log.Info("mqtt: connected")
+	log.Debug("mqtt: connected")
 	return nil
 }
 
