@@ -4,6 +4,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	"canary/agent"
 	"canary/config"
@@ -21,7 +22,25 @@ var (
 )
 
 func main() {
+	stampFromBuildInfo()
 	os.Exit(agent.Main(os.Args[1:], os.Stdout, os.Stderr, wiring()))
+}
+
+// stampFromBuildInfo fills commit and date from the VCS stamp Go embeds
+// in a plain `go build`, when -ldflags did not set them.
+func stampFromBuildInfo() {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
+	}
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && commit == "unknown":
+			commit = s.Value[:min(12, len(s.Value))]
+		case s.Key == "vcs.time" && date == "unknown":
+			date = s.Value
+		}
+	}
 }
 
 // wiring plugs the protocol drivers into the agent, which imports none.
