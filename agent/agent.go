@@ -52,7 +52,8 @@ type Agent struct {
 	pipe    *pipeline
 	fwd     *forwarder
 
-	appendErrs uint64
+	appendErrs   uint64
+	superviseMin time.Duration // first restart delay of a failed source
 }
 
 // New prepares an agent; it opens the outbox but does no network I/O.
@@ -66,7 +67,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if opts.Registry == nil || opts.NewSink == nil {
 		return nil, errors.New("agent: options need a Registry and a NewSink")
 	}
-	a := &Agent{cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Log}
+	a := &Agent{cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Log, superviseMin: time.Second}
 	a.started = a.clock.Now()
 	a.boot = newBoot(a.started)
 	a.ids = &idGen{boot: a.boot}
@@ -169,10 +170,10 @@ func (a *Agent) drain(limit time.Duration) {
 func (a *Agent) goodbye() {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if up, _, _ := a.fwd.link(); up {
-		if err := a.fwd.publishStatus(ctx, "offline"); err != nil {
-			a.log.Warn("offline status not published", "err", err)
-		}
+	// The forwarder has stopped, but the connection may still be open: a
+	// sink without one fails this at once.
+	if err := a.fwd.publishStatus(ctx, "offline"); err != nil {
+		a.log.Warn("offline status not published", "err", err)
 	}
 	_ = a.sink.Close(ctx)
 }
@@ -180,7 +181,7 @@ func (a *Agent) goodbye() {
 // supervise runs one source, restarting it with back-off after an error
 // or a panic.
 func (a *Agent) supervise(ctx context.Context, src drivers.Source) {
-	bo := backoff{min: time.Second, max: time.Minute}
+	bo := backoff{min: a.superviseMin, max: time.Minute}
 	for ctx.Err() == nil {
 		err := a.runSource(ctx, src)
 		if ctx.Err() != nil {
