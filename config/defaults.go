@@ -43,6 +43,10 @@ const (
 	defaultBaud        = 9600
 )
 
+// defaultGPIOInterval is how often dry contacts are polled; edges, where
+// the host has them, only wake the poll early.
+const defaultGPIOInterval = Duration(100 * time.Millisecond)
+
 // ApplyDefaults fills each device's and point's unset fields. A field is
 // unset when the file did not write it; for a config built in code (no
 // file), when it is zero. Writing `unit_id: 0` in a file therefore keeps 0.
@@ -57,6 +61,10 @@ func (d *Device) applyDefaults(pos *positions, path string) {
 	unset := func(field string, zero bool) bool { return zero && !pos.has(joinPath(path, field)) }
 	for i := range d.Points {
 		d.Points[i].applyDefaults(d.Driver, pos, indexPath(joinPath(path, "points"), i))
+	}
+	if d.Driver == "gpio" {
+		setIf(&d.Interval, defaultGPIOInterval, unset("interval", d.Interval == 0))
+		setIf(&d.MaxInterval, defaultMaxInterval, unset("max_interval", d.MaxInterval == 0))
 	}
 	if d.Driver != "modbus" {
 		return

@@ -150,8 +150,16 @@ type Point struct {
 
 	Invert bool `yaml:"invert"` // booleans: report the opposite level
 
+	// GPIO (driver gpio): the pin by its registry name, the bias and how
+	// long a new level must hold before it counts.
+	Pin      string   `yaml:"pin"`      // e.g. GPIO17
+	Pull     string   `yaml:"pull"`     // up, down, none (default: leave as is)
+	Debounce Duration `yaml:"debounce"` // 0: the first read of a new level counts
+
 	Unit        string            `yaml:"unit"`
 	Gas         string            `yaml:"gas"`
+	OEL         *float64          `yaml:"oel"`          // gas toxic: occupational exposure limit, in the point's unit
+	MaxBypass   Duration          `yaml:"max_bypass"`   // kind bypass: longer is overdue; 0: never
 	Deadband    *float64          `yaml:"deadband"`     // nil: the device's
 	MaxInterval Duration          `yaml:"max_interval"` // 0: the device's
 	Alarms      Alarms            `yaml:"alarms"`

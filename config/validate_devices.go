@@ -65,6 +65,10 @@ func (v *checker) device(p string, d *Device) {
 	if !v.oneOf(p+".driver", "driver", d.Driver, drivers...) {
 		return
 	}
+	if d.Driver == "gpio" {
+		v.gpio(p, d)
+		return
+	}
 	if d.Driver != "modbus" {
 		v.errorf(p+".driver", "driver %s is not supported in this version", d.Driver)
 		return
@@ -123,6 +127,7 @@ func (v *checker) point(p string, d *Device, pt *Point) {
 	if pt.Gas != "" {
 		v.oneOf(p+".gas", "gas", pt.Gas, gases...)
 	}
+	v.safety(p, pt)
 	if pt.Deadband != nil && *pt.Deadband < 0 {
 		v.errorf(p+".deadband", "must not be negative, got %g", *pt.Deadband)
 	}
@@ -135,6 +140,9 @@ func (v *checker) point(p string, d *Device, pt *Point) {
 	}
 	if d.Driver == "modbus" {
 		v.modbusPoint(p, d, pt)
+	}
+	if d.Driver == "gpio" {
+		v.gpioPoint(p, pt)
 	}
 }
 
