@@ -277,10 +277,6 @@ func isSecretKey(key string) bool {
 // that such a file reports one clear "not supported" error instead of a
 // screenful of unknown fields.
 var reservedKeys = map[string]map[reflect.Type][]string{
-	"opcua": {
-		reflect.TypeFor[Device](): {"endpoint", "security", "auth"},
-		reflect.TypeFor[Point]():  {"node", "max_bypass"},
-	},
 	"gpio": {
 		reflect.TypeFor[Device](): {"chip"},
 		reflect.TypeFor[Point]():  {"pin", "pull", "debounce", "max_bypass"},

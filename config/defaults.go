@@ -62,6 +62,9 @@ func (d *Device) applyDefaults(pos *positions, path string) {
 	for i := range d.Points {
 		d.Points[i].applyDefaults(d.Driver, pos, indexPath(joinPath(path, "points"), i))
 	}
+	if d.Driver == "opcua" {
+		d.applyOPCUADefaults(unset)
+	}
 	if d.Driver == "gpio" {
 		setIf(&d.Interval, defaultGPIOInterval, unset("interval", d.Interval == 0))
 		setIf(&d.MaxInterval, defaultMaxInterval, unset("max_interval", d.MaxInterval == 0))

@@ -114,6 +114,36 @@ type Device struct {
 	Deadband    float64  `yaml:"deadband"`
 	MaxInterval Duration `yaml:"max_interval"`
 	Points      []Point  `yaml:"points"`
+
+	// OPC UA (driver opcua). Interval is the polling period in mode poll
+	// and the health-check period in mode subscribe; Timeout bounds each
+	// request. See docs/opcua.md.
+	Endpoint        string        `yaml:"endpoint"` // opc.tcp://host:port[/path]
+	Security        OPCUASecurity `yaml:"security"`
+	Auth            OPCUAAuth     `yaml:"auth"`
+	Mode            string        `yaml:"mode"`             // subscribe (default) or poll
+	PublishInterval Duration      `yaml:"publish_interval"` // subscription publishing interval
+}
+
+// OPCUASecurity secures the channel to an OPC UA server. The server's
+// certificate must match ServerCertSHA256 or be in TrustDir.
+type OPCUASecurity struct {
+	Mode             string `yaml:"mode"`               // None, Sign, SignAndEncrypt (default)
+	Policy           string `yaml:"policy"`             // Basic256Sha256 (default), Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss
+	CertFile         string `yaml:"cert_file"`          // client certificate; "": generated once into {state_dir}/opcua
+	KeyFile          string `yaml:"key_file"`           // its private key
+	ServerCertSHA256 string `yaml:"server_cert_sha256"` // pinned server certificate thumbprint (hex)
+	TrustDir         string `yaml:"trust_dir"`          // folder of trusted server certificates (DER or PEM)
+	AllowInsecure    bool   `yaml:"allow_insecure"`     // mode None to a host that is not loopback
+}
+
+// OPCUAAuth is the user identity of the session.
+type OPCUAAuth struct {
+	Type         string `yaml:"type"` // anonymous (default), username, certificate
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"` // or env CANARY_OPCUA_PASSWORD
+	CertFile     string `yaml:"cert_file"`     // type certificate
+	KeyFile      string `yaml:"key_file"`
 }
 
 // Serial line settings for RTU.
@@ -155,6 +185,15 @@ type Point struct {
 	Pin      string   `yaml:"pin"`      // e.g. GPIO17
 	Pull     string   `yaml:"pull"`     // up, down, none (default: leave as is)
 	Debounce Duration `yaml:"debounce"` // 0: the first read of a new level counts
+
+	// OPC UA (driver opcua): the node and its monitored-item settings.
+	// DeadbandType/Value is the server-side data-change filter; Deadband
+	// below is the agent's report-by-exception.
+	Node             string   `yaml:"node"`              // ns=2;s=…, nsu=urn:…;s=…, i=…, g=…, b=…
+	SamplingInterval Duration `yaml:"sampling_interval"` // 0: the publish interval
+	QueueSize        int      `yaml:"queue_size"`        // 0: 1
+	DeadbandType     string   `yaml:"deadband_type"`     // none (default), absolute, percent
+	DeadbandValue    float64  `yaml:"deadband_value"`
 
 	Unit        string            `yaml:"unit"`
 	Gas         string            `yaml:"gas"`

@@ -69,6 +69,10 @@ func (v *checker) device(p string, d *Device) {
 		v.gpio(p, d)
 		return
 	}
+	if d.Driver == "opcua" {
+		v.opcua(p, d)
+		return
+	}
 	if d.Driver != "modbus" {
 		v.errorf(p+".driver", "driver %s is not supported in this version", d.Driver)
 		return
@@ -143,6 +147,9 @@ func (v *checker) point(p string, d *Device, pt *Point) {
 	}
 	if d.Driver == "gpio" {
 		v.gpioPoint(p, pt)
+	}
+	if d.Driver == "opcua" {
+		v.opcuaPoint(p, pt)
 	}
 }
 

@@ -15,5 +15,10 @@ func (c *Config) Warnings() Errors {
 	if m.AllowPlaintext {
 		add("platform.mqtt.allow_plaintext", "plaintext to the broker is allowed; credentials and data may cross the network in the clear")
 	}
+	for i, d := range c.Devices {
+		if d.Driver == "opcua" && d.Security.Mode == "None" {
+			add(indexPath("devices", i)+".security.mode", "OPC UA security None: the server is not authenticated and values cross the network unsigned")
+		}
+	}
 	return ws
 }
