@@ -73,6 +73,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	a.ids = &idGen{boot: a.boot}
 	a.plaintext = isPlaintext(cfg.Platform.MQTT.URL)
 	a.pipe = newPipeline(cfg, a.ids)
+	a.openState()
 	if err := a.openOutbox(); err != nil {
 		return nil, err
 	}
@@ -135,6 +136,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.supervise(srcCtx, src) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); a.watchBypasses(srcCtx) }()
 	fwdCtx, stopFwd := context.WithCancel(context.Background())
 	fwdDone := make(chan struct{})
 	go func() { defer close(fwdDone); a.fwd.run(fwdCtx) }()
@@ -227,6 +230,9 @@ func (a *Agent) onScan(sc drivers.Scan) {
 			Payload: wire.AppendSamples(nil, hist, samples)})
 	}
 	a.append(recs)
+	if len(evs) > 0 {
+		a.saveState() // after the events are durable: a crash repeats, never loses
+	}
 }
 
 func (a *Agent) append(recs []buffer.Record) {

@@ -3,6 +3,7 @@ package agent
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"canary/agent/wire"
@@ -11,12 +12,26 @@ import (
 )
 
 // pipeline turns scans into what is reported: samples that pass
-// report-by-exception, and events (device online/offline, alarms). It keeps
-// one state per device; a device's state is touched only by the source
-// goroutine that owns the device, and read by status under its lock.
+// report-by-exception, and events (device online/offline, alarms,
+// interlocks, bypasses, detector faults). It keeps one state per device; a
+// device's state is touched only by the source goroutine that owns the
+// device (and the bypass check), under its lock, and read by status.
+//
+// Lock order: deviceState.mu, then pipeline.mu. saveMu is taken alone.
+// Fault and maintenance bits are read across devices through an atomic,
+// so a fault point on one device qualifies a detector on another.
 type pipeline struct {
 	devices map[string]*deviceState
+	order   []*deviceState         // config order
+	points  map[string]*pointState // all devices; ids are unique
 	ids     *idGen
+
+	mu    sync.Mutex
+	conds map[string]Condition // what holds now, by condKey
+
+	dirty     atomic.Bool // conds changed since the state file was written
+	saveMu    sync.Mutex
+	statePath string // "" keeps no state file
 }
 
 type deviceState struct {
@@ -32,7 +47,8 @@ type deviceState struct {
 	failures uint64
 	latency  time.Duration
 
-	out []drivers.Sample // reused between scans
+	out      []drivers.Sample // reused between scans
+	bypasses []*pointState    // checked against the agent clock
 }
 
 type pointState struct {
@@ -40,7 +56,17 @@ type pointState struct {
 	unit        string
 	deadband    float64
 	maxInterval time.Duration
-	alarms      []*limitState
+	kind        pointKind
+	rules       alarmRules
+
+	// Condition points (fault, maintenance, interlock, bypass): flag is
+	// the last known good state, read by other devices for fault bits.
+	flag      atomic.Bool
+	since     time.Time     // source time the condition began
+	of        string        // fault/maintenance: the point qualified
+	maxBypass time.Duration // bypass: 0 never overdue
+	overdue   bool
+	quals     []*pointState // fault/maintenance points that qualify this one
 
 	reported bool
 	last     drivers.Sample // last reported
@@ -48,7 +74,8 @@ type pointState struct {
 }
 
 func newPipeline(cfg *config.Config, ids *idGen) *pipeline {
-	p := &pipeline{devices: map[string]*deviceState{}, ids: ids}
+	p := &pipeline{devices: map[string]*deviceState{}, points: map[string]*pointState{}, ids: ids,
+		conds: map[string]Condition{}}
 	for _, d := range cfg.Devices {
 		ds := &deviceState{id: d.ID, points: map[string]*pointState{}, online: -1}
 		for _, pt := range d.Points {
@@ -57,7 +84,15 @@ func newPipeline(cfg *config.Config, ids *idGen) *pipeline {
 				unit:        pt.Unit,
 				deadband:    d.Deadband,
 				maxInterval: d.MaxInterval.D(),
-				alarms:      limitsFor(pt),
+				kind:        parseKind(pt.Kind),
+				of:          pt.Of,
+				maxBypass:   pt.MaxBypass.D(),
+			}
+			if !ps.kind.isCondition() {
+				ps.rules = rulesFor(pt)
+			}
+			if ps.kind == kindBypass {
+				ds.bypasses = append(ds.bypasses, ps)
 			}
 			if pt.Deadband != nil {
 				ps.deadband = *pt.Deadband
@@ -67,14 +102,27 @@ func newPipeline(cfg *config.Config, ids *idGen) *pipeline {
 			}
 			ds.points[pt.ID] = ps
 			ds.order = append(ds.order, ps)
+			p.points[pt.ID] = ps
 		}
 		p.devices[d.ID] = ds
+		p.order = append(p.order, ds)
+	}
+	for _, ps := range p.points {
+		if t := p.points[ps.of]; ps.kind.qualifies() && t != nil {
+			t.quals = append(t.quals, ps)
+		}
 	}
 	return p
 }
 
 // process evaluates one scan. It returns the samples to report (valid until
 // the next scan of the same device) and the events it raised.
+//
+// Within a scan, fault and maintenance bits are applied first, so a
+// detector and its fault bit read together are judged together; a bit
+// read by another device counts as last known. Samples are reported with
+// the quality those bits give them, and a quality change is reported
+// like any other (report-by-exception sees the reported sample).
 func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]drivers.Sample, []wire.Event) {
 	ds := p.devices[sc.Device]
 	if ds == nil {
@@ -83,18 +131,30 @@ func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]drivers.Sample, [
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	evs := p.deviceEvents(ds, sc, now)
+	for i := range sc.Samples {
+		if ps := ds.points[sc.Samples[i].Point]; ps != nil && ps.kind.qualifies() {
+			evs = p.evalCondition(ps, &sc.Samples[i], evs)
+		}
+	}
 	ds.out = ds.out[:0]
 	for i := range sc.Samples {
-		s := &sc.Samples[i]
-		ps := ds.points[s.Point]
+		ps := ds.points[sc.Samples[i].Point]
 		if ps == nil {
 			continue
 		}
-		ps.current = *s
-		evs = p.evalAlarms(ps, s, evs)
-		if ps.due(s) {
-			ps.reported, ps.last = true, *s
-			ds.out = append(ds.out, *s)
+		s := sc.Samples[i]
+		ps.qualify(&s)
+		ps.current = s
+		switch {
+		case ps.kind.qualifies():
+		case ps.kind.isCondition():
+			evs = p.evalCondition(ps, &s, evs)
+		default:
+			evs = p.evalAlarms(ps, &s, evs)
+		}
+		if ps.due(&s) {
+			ps.reported, ps.last = true, s
+			ds.out = append(ds.out, s)
 		}
 	}
 	return ds.out, evs

@@ -93,7 +93,7 @@ func TestAlarmHysteresisAndQuality(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"h:active", "hh:active", "h:cleared", "hh:cleared"}
+	want := []string{"h:active", "h:quality_bad", "hh:active", "h:quality_good", "h:cleared", "hh:cleared"}
 	if len(got) != len(want) {
 		t.Fatalf("alarm events %v, want %v", got, want)
 	}

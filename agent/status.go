@@ -23,6 +23,16 @@ type Status struct {
 	Link       LinkStatus     `json:"link"`
 	Outbox     OutboxStatus   `json:"outbox"`
 	Devices    []DeviceStatus `json:"devices"`
+	Active     ActiveStatus   `json:"active"`
+}
+
+// ActiveStatus is what holds now, so a platform that (re)connects learns
+// the plant's state from the retained status without history.
+type ActiveStatus struct {
+	Alarms     []Condition `json:"alarms"`
+	Interlocks []Condition `json:"interlocks"` // tripped
+	Bypasses   []Condition `json:"bypasses"`   // incl. overdue
+	Faults     []Condition `json:"faults"`     // detector fault or maintenance
 }
 
 type LinkStatus struct {
@@ -82,7 +92,25 @@ func (a *Agent) status(state string) Status {
 	for _, id := range ids {
 		st.Devices = append(st.Devices, a.pipe.devices[id].status())
 	}
+	st.Active = activeStatus(a.pipe.conditions())
 	return st
+}
+
+func activeStatus(conds []Condition) ActiveStatus {
+	as := ActiveStatus{Alarms: []Condition{}, Interlocks: []Condition{}, Bypasses: []Condition{}, Faults: []Condition{}}
+	for _, c := range conds {
+		switch c.Type {
+		case wire.TypeAlarm:
+			as.Alarms = append(as.Alarms, c)
+		case wire.TypeInterlock:
+			as.Interlocks = append(as.Interlocks, c)
+		case wire.TypeBypass:
+			as.Bypasses = append(as.Bypasses, c)
+		case wire.TypeFault:
+			as.Faults = append(as.Faults, c)
+		}
+	}
+	return as
 }
 
 func (a *Agent) outboxStatus(now time.Time) OutboxStatus {

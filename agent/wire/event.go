@@ -28,7 +28,8 @@ type Event struct {
 	Quality string   `json:"quality,omitempty"`
 	Reason  string   `json:"reason,omitempty"`
 	Error   string   `json:"error,omitempty"`
-	Since   int64    `json:"since,omitempty"` // start of the condition (bypass on), Unix ms
+	Since   int64    `json:"since,omitempty"` // start of the condition (bypass on, alarm active), Unix ms
+	Of      string   `json:"of,omitempty"`    // fault: the point the fault or maintenance bit qualifies
 
 	// gap
 	Lane    string `json:"lane,omitempty"`
