@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"canary/tests/harness"
 )
 
 // runCanary runs the binary and returns its exit code, stdout and stderr.
 func runCanary(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(canaryBinary(t), args...)
+	cmd := exec.Command(harness.Binary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -101,4 +103,13 @@ func TestDemoDeliversEverything(t *testing.T) {
 	if n := strings.Count(out, "ALARM ACTIVE"); n != 1 {
 		t.Errorf("%d alarm activations, want exactly 1 (GT-103 at level 1)", n)
 	}
+}
+
+func TestMain(m *testing.M) { harness.Main(m) }
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
 }

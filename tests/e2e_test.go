@@ -3,11 +3,8 @@ package tests
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 	"canary/buffer"
 	"canary/drivers/modbus/modbustest"
 	"canary/drivers/mqtt/mqtttest"
+	"canary/tests/harness"
 )
 
 const e2ePoints = 200
@@ -30,37 +28,34 @@ func TestEndToEndOutageAndKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: skipped with -short")
 	}
-	bin := canaryBinary(t)
+	bin := harness.Binary(t)
 	broker := mqtttest.StartMosquitto(t, mqtttest.MosquittoOptions{Persistence: true})
 	srv := modbustest.Start(t)
-	stopCounter := serveCounter(srv)
+	stopCounter := harness.CountUp(srv, e2ePoints, 50*time.Millisecond)
 	defer stopCounter()
 
-	dir := t.TempDir()
-	cfgPath := writeE2EConfig(t, dir, srv.Addr(), broker.URL())
+	rack := harness.Rack{Dir: t.TempDir(), ModbusAddr: srv.Addr(), BrokerURL: broker.URL(), Points: e2ePoints,
+		Interval: 100 * time.Millisecond, LogLevel: "debug"}
+	cfgPath := rack.WriteConfig(t)
 	rec := newPersistentRecorder(t, broker.URL())
 
-	a := startAgent(t, bin, cfgPath)
+	a := harness.StartAgent(t, bin, cfgPath)
 	time.Sleep(3 * time.Second)
 
 	broker.Stop() // graceful: the recorder's session is persisted
 	time.Sleep(2 * time.Second)
-	_ = a.cmd.Process.Signal(syscall.SIGKILL)
-	<-a.done
-	a = startAgent(t, bin, cfgPath) // restarts while the broker is still down
+	a.Kill()
+	a = harness.StartAgent(t, bin, cfgPath) // restarts while the broker is still down
 	time.Sleep(8 * time.Second)
 	broker.Start()
 	time.Sleep(3 * time.Second)
 
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("agent did not stop within 20 s of SIGTERM")
+	if err := a.Stop(20 * time.Second); err != nil {
+		t.Fatal(err)
 	}
 	stopCounter()
 
-	box, err := buffer.OpenBolt(filepath.Join(dir, "outbox.db"), buffer.Options{})
+	box, err := buffer.OpenBolt(rack.OutboxPath(), buffer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,58 +76,6 @@ func TestEndToEndOutageAndKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.check(t, want)
-}
-
-// serveCounter makes every register count up every 50 ms: register i holds
-// k+i, so values only grow, per point.
-func serveCounter(srv *modbustest.Server) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		vals := make([]uint16, e2ePoints)
-		for k := uint16(1); ctx.Err() == nil; k++ {
-			for i := range vals {
-				vals[i] = k + uint16(i)
-			}
-			srv.SetHolding(1, 0, vals...)
-			select {
-			case <-ctx.Done():
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { cancel(); <-done }) }
-}
-
-func writeE2EConfig(t *testing.T, dir, modbusAddr, brokerURL string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `version: 1
-site: {id: e2e-site, gateway: gw-01}
-platform:
-  mqtt: {url: %q, reconnect_min: 200ms, reconnect_max: 1s}
-buffer: {path: %q, max_bytes: 64MiB}
-state_dir: %q
-http: {listen: ""}
-devices:
-  - id: rack
-    driver: modbus
-    transport: tcp
-    address: %q
-    interval: 100ms
-    timeout: 500ms
-    max_interval: 10s
-    points:
-`, brokerURL, filepath.Join(dir, "outbox.db"), dir, modbusAddr)
-	for i := 0; i < e2ePoints; i++ {
-		fmt.Fprintf(&b, "      - {id: P%03d, table: holding, address: %d, type: uint16}\n", i, i)
-	}
-	path := filepath.Join(dir, "canary.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // persistentRecorder is the platform: a subscriber with a persistent

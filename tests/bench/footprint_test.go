@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"canary/tests/harness"
 )
 
 // BenchmarkBinarySize builds the stripped static binaries shipped to
@@ -13,7 +15,7 @@ func BenchmarkBinarySize(b *testing.B) {
 	if testing.Short() {
 		b.Skip("binary size: skipped with -short")
 	}
-	root := moduleRoot(b)
+	root := harness.ModuleRoot(b)
 	dir := b.TempDir()
 	for _, t := range []struct{ name, goarch, goarm string }{
 		{"arm", "arm", "7"},

@@ -5,17 +5,10 @@
 package bench
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,12 +17,12 @@ import (
 	"canary/agent/wire"
 	"canary/drivers/modbus/modbustest"
 	"canary/drivers/mqtt/mqtttest"
+	"canary/tests/harness"
 )
 
 const (
 	warmup  = 3 * time.Second
 	measure = 10 * time.Second
-	clkTck  = 100 // USER_HZ on Linux
 )
 
 // BenchmarkSpine runs the real binary between a Modbus server whose
@@ -40,7 +33,7 @@ func BenchmarkSpine(b *testing.B) {
 	if testing.Short() {
 		b.Skip("spine benchmark: skipped with -short")
 	}
-	bin := buildCanary(b)
+	bin := harness.Binary(b)
 	for _, c := range []struct {
 		points    int
 		intervals []time.Duration
@@ -61,26 +54,26 @@ func BenchmarkSpine(b *testing.B) {
 func runSpine(b *testing.B, bin string, points int, interval time.Duration) {
 	broker := mqtttest.StartMosquitto(b)
 	srv := modbustest.Start(b)
-	stopChanger := changeEvery50ms(srv, points)
+	stopChanger := harness.CountUp(srv, points, 50*time.Millisecond)
 	defer stopChanger()
 
 	sub := newSubscriber(b, broker.URL())
-	dir := b.TempDir()
-	cfg := writeConfig(b, dir, srv.Addr(), broker.URL(), points, interval)
-	a := startAgent(b, bin, cfg, dir)
+	rack := harness.Rack{Dir: b.TempDir(), ModbusAddr: srv.Addr(), BrokerURL: broker.URL(), Points: points,
+		Interval: interval, MQTT: "max_inflight: 256", LogLevel: "warn"}
+	a := harness.StartAgent(b, bin, rack.WriteConfig(b))
 
 	// Warm-up: wait for the first sample, then 3 s more.
 	deadline := time.Now().Add(15 * time.Second)
 	for sub.total() == 0 {
 		if time.Now().After(deadline) {
-			b.Fatalf("no sample delivered within 15 s of starting the agent\n%s", a.stderrTail())
+			b.Fatalf("no sample delivered within 15 s of starting the agent\n%s", a.StderrTail(4000))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(warmup)
 
 	b.ResetTimer()
-	cpu0, err := cpuTicks(a.pid())
+	cpu0, err := harness.CPUTicks(a.Pid())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,12 +84,12 @@ func runSpine(b *testing.B, bin string, points int, interval time.Duration) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	for time.Since(start) < measure {
 		<-tick.C
-		if r, err := rssMiB(a.pid()); err == nil {
+		if r, err := harness.RSSMiB(a.Pid()); err == nil {
 			rss = append(rss, r)
 		}
 	}
 	tick.Stop()
-	cpu1, err := cpuTicks(a.pid())
+	cpu1, err := harness.CPUTicks(a.Pid())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,12 +98,14 @@ func runSpine(b *testing.B, bin string, points int, interval time.Duration) {
 	req1 := srv.Requests()
 	b.StopTimer()
 
-	a.stop(b)
+	if err := a.Stop(20 * time.Second); err != nil {
+		b.Error(err)
+	}
 
 	if n == 0 {
-		b.Fatalf("no sample delivered in the measurement window\n%s", a.stderrTail())
+		b.Fatalf("no sample delivered in the measurement window\n%s", a.StderrTail(4000))
 	}
-	cpuSec := float64(cpu1-cpu0) / clkTck
+	cpuSec := float64(cpu1-cpu0) / harness.ClockTicks
 	sec := elapsed.Seconds()
 	slices.Sort(lat)
 	b.ReportMetric(0, "ns/op") // a fixed wall window: ns/op means nothing
@@ -144,63 +139,6 @@ func pct(sorted []int64, q float64) float64 {
 	i := int(q*float64(len(sorted))+0.5) - 1
 	i = max(0, min(i, len(sorted)-1))
 	return float64(sorted[i])
-}
-
-// changeEvery50ms makes every register of points change every 50 ms:
-// register i holds k+i at step k.
-func changeEvery50ms(srv *modbustest.Server, points int) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		vals := make([]uint16, points)
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for k := uint16(1); ; k++ {
-			for i := range vals {
-				vals[i] = k + uint16(i)
-			}
-			srv.SetHolding(1, 0, vals...)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { cancel(); <-done }) }
-}
-
-func writeConfig(b *testing.B, dir, modbusAddr, brokerURL string, points int, interval time.Duration) string {
-	var s strings.Builder
-	fmt.Fprintf(&s, `version: 1
-site: {id: bench-site, gateway: gw-01}
-platform:
-  mqtt: {url: %q, max_inflight: 256, reconnect_min: 200ms, reconnect_max: 1s}
-buffer: {path: %q, max_bytes: 256MiB}
-state_dir: %q
-http: {listen: ""}
-log: {level: warn}
-devices:
-  - id: rack
-    driver: modbus
-    transport: tcp
-    address: %q
-    interval: %v
-    timeout: 500ms
-    deadband: 0
-    max_interval: 10s
-    points:
-`, brokerURL, filepath.Join(dir, "outbox.db"), dir, modbusAddr, interval)
-	for i := 0; i < points; i++ {
-		fmt.Fprintf(&s, "      - {id: P%04d, table: holding, address: %d, type: uint16}\n", i, i)
-	}
-	path := filepath.Join(dir, "canary.yaml")
-	if err := os.WriteFile(path, []byte(s.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	return path
 }
 
 // subscriber is the platform: it counts the samples delivered on the data
@@ -305,134 +243,4 @@ func (s *subscriber) endWindow() (lat []int64, samples, msgs int64) {
 	return s.lat, s.n, s.msgs
 }
 
-// agent is a running canary process.
-type agent struct {
-	cmd    *exec.Cmd
-	stderr *os.File
-	done   chan struct{}
-}
-
-func startAgent(b *testing.B, bin, cfg, dir string) *agent {
-	f, err := os.Create(filepath.Join(dir, "agent.stderr"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	a := &agent{cmd: exec.Command(bin, "run", "-c", cfg), stderr: f, done: make(chan struct{})}
-	a.cmd.Stderr = f
-	if err := a.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = a.cmd.Wait(); close(a.done) }()
-	b.Cleanup(func() {
-		_ = a.cmd.Process.Kill()
-		<-a.done
-		f.Close()
-	})
-	return a
-}
-
-func (a *agent) pid() int { return a.cmd.Process.Pid }
-
-func (a *agent) stop(b *testing.B) {
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.done:
-	case <-time.After(20 * time.Second):
-		b.Errorf("agent did not stop within 20 s of SIGTERM\n%s", a.stderrTail())
-	}
-}
-
-func (a *agent) stderrTail() string {
-	out, _ := os.ReadFile(a.stderr.Name())
-	if len(out) > 4000 {
-		out = out[len(out)-4000:]
-	}
-	return "agent stderr:\n" + string(out)
-}
-
-// cpuTicks is utime+stime of pid in clock ticks (/proc/PID/stat fields 14
-// and 15).
-func cpuTicks(pid int) (uint64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// comm (field 2) may hold spaces: fields restart after its ')'.
-	i := bytes.LastIndexByte(raw, ')')
-	f := strings.Fields(string(raw[i+1:])) // f[0] is field 3
-	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	ut, err1 := strconv.ParseUint(f[14-3], 10, 64)
-	st, err2 := strconv.ParseUint(f[15-3], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("parse /proc/%d/stat: %v %v", pid, err1, err2)
-	}
-	return ut + st, nil
-}
-
-// rssMiB is VmRSS of pid in MiB.
-func rssMiB(pid int) (float64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			if err != nil {
-				return 0, err
-			}
-			return kb / 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
-}
-
-// moduleRoot is the canary module root, two levels above this package.
-func moduleRoot(b *testing.B) string {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		b.Fatalf("module root not found at %s: %v", root, err)
-	}
-	return root
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// buildCanary builds the real binary once per run of the test binary.
-func buildCanary(b *testing.B) string {
-	root := moduleRoot(b)
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "canary-bench-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "canary")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", binPath, ".")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
-	return binPath
-}
+func TestMain(m *testing.M) { harness.Main(m) }
