@@ -9,9 +9,11 @@ import (
 	"canary/agent"
 	"canary/config"
 	"canary/drivers"
+	"canary/drivers/gpio"
 	"canary/drivers/modbus"
 	"canary/drivers/mqtt"
 	"canary/drivers/sim"
+	"canary/firmware"
 )
 
 // Set by the release build with -ldflags "-X main.version=…".
@@ -47,11 +49,17 @@ func stampFromBuildInfo() {
 func wiring() agent.Wiring {
 	reg := &drivers.Registry{}
 	reg.Register("modbus", modbus.Driver{})
+	reg.Register("gpio", gpio.Driver{})
 	opts := agent.Options{Registry: reg, NewSink: newSink}
+	cmds := map[string]agent.Command{}
+	for name, c := range (firmware.CLI{Version: version}).Commands() {
+		cmds["firmware "+name] = agent.Command{Summary: c.Summary, Run: c.Run}
+	}
 	return agent.Wiring{
-		Options: opts,
-		Demo:    sim.Demo(opts),
-		Build:   agent.Build{Version: version, Commit: commit, Date: date},
+		Options:  opts,
+		Demo:     sim.Demo(opts),
+		Build:    agent.Build{Version: version, Commit: commit, Date: date},
+		Commands: cmds,
 	}
 }
 
