@@ -252,11 +252,11 @@ func scenarios() []scenario {
 			data: true,
 			steps: []step{
 				scan(0, val("GT", 3), bit("GT.fault", false)),
-				scan(1, val("GT", 60), bit("GT.fault", true)), // a faulty detector's 60 raises nothing
+				scan(1, val("GT", 60), bit("GT.fault", true)),  // a faulty detector's 60 raises nothing
 				scan(2, val("GT", 60), bit("GT.fault", false)), // fault gone, 60 is real
 				scanOn("aux", 3, bit("GT.maint", true)),
 				scan(4, val("GT", 60), bit("GT.fault", false)), // maintenance: uncertain, alarm keeps
-				scan(5, val("GT", 2), bit("GT.fault", false)), // not cleared from uncertain
+				scan(5, val("GT", 2), bit("GT.fault", false)),  // not cleared from uncertain
 				scanOn("aux", 6, bit("GT.maint", false)),
 				scan(7, val("GT", 2), bit("GT.fault", false)),
 			},
