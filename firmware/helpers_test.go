@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,18 +11,15 @@ import (
 )
 
 var (
-	testPub, testKey   = mustKey()
-	otherPub, otherKey = mustKey()
-	testTarget         = Target{OS: "linux", Arch: "arm", ARM: 7}
-	testNow            = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	testPub, testKey = mustKey(1) // fixed seeds: crash children re-derive the same keys
+	_, otherKey      = mustKey(2)
+	testTarget       = Target{OS: "linux", Arch: "arm", ARM: 7}
+	testNow          = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 )
 
-func mustKey() (ed25519.PublicKey, ed25519.PrivateKey) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	return pub, priv
+func mustKey(seed byte) (ed25519.PublicKey, ed25519.PrivateKey) {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+	return priv.Public().(ed25519.PublicKey), priv
 }
 
 // manifest is a valid manifest for testTarget; edit it per case.

@@ -184,9 +184,9 @@ func (l *Launcher) Run(ctx context.Context) (int, error) {
 			return 1, err
 		}
 		if !p.Trial {
-			err := l.exec(p)
-			if p.Slot == SlotBase {
-				return 1, err
+			err := l.exec(p) // returns only on failure (or from a test's Exec)
+			if err == nil || p.Slot == SlotBase {
+				return 0, err
 			}
 			l.unusable(p, err) // then start what it fell back to
 			continue
@@ -236,12 +236,12 @@ func (l *Launcher) supervise(ctx context.Context, p Plan) (code int, final bool)
 	poll := time.NewTicker(l.poll())
 	defer poll.Stop()
 	stop := ctx.Done()
-	committed := false
+	committed, stopping := false, false
 	for {
 		select {
 		case <-done:
 			code = cmd.ProcessState.ExitCode()
-			if committed || l.committed(p) || stop == nil {
+			if committed || stopping || l.committed(p) {
 				return code, true
 			}
 			l.log().Error("firmware trial: exited before commit", "version", p.Version, "code", code)
@@ -259,7 +259,7 @@ func (l *Launcher) supervise(ctx context.Context, p Plan) (code int, final bool)
 			}
 			committed = true
 		case <-stop:
-			stop = nil
+			stop, stopping = nil, true
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}
