@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"canary/drivers/gpio/gpiotest"
 	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"canary/agent/clock"
 	"canary/config"
