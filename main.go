@@ -12,6 +12,7 @@ import (
 	"canary/drivers/gpio"
 	"canary/drivers/modbus"
 	"canary/drivers/mqtt"
+	"canary/drivers/opcua"
 	"canary/drivers/sim"
 	"canary/firmware"
 )
@@ -50,11 +51,13 @@ func wiring() agent.Wiring {
 	reg := &drivers.Registry{}
 	reg.Register("modbus", modbus.Driver{})
 	reg.Register("gpio", gpio.Driver{})
+	reg.Register("opcua", opcua.Driver{})
 	opts := agent.Options{Registry: reg, NewSink: newSink}
 	cmds := map[string]agent.Command{}
 	for name, c := range (firmware.CLI{Version: version}).Commands() {
 		cmds["firmware "+name] = agent.Command{Summary: c.Summary, Run: c.Run}
 	}
+	cmds["probe opcua"] = agent.Command{Summary: opcua.ProbeSummary, Run: opcua.Probe}
 	return agent.Wiring{
 		Options:  opts,
 		Demo:     sim.Demo(opts),
