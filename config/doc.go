@@ -63,10 +63,8 @@
 //
 // # Not supported yet
 //
-// Devices with driver opcua or gpio are accepted as far as their keys
-// (endpoint, security, auth, node, pin, pull, debounce, ...) and then
-// reported as "driver opcua is not supported in this version";
-// points_csv is reported likewise. tls.insecure_skip_verify and
-// allow_plaintext are accepted; Warnings lists them so they can be shown
-// in `canary check` and in status.
+// points_csv is reported as "not supported in this version".
+// tls.insecure_skip_verify, allow_plaintext and OPC UA security mode None
+// are accepted; Warnings lists them so they can be shown in `canary
+// check` and in status.
 package config
