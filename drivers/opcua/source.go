@@ -57,11 +57,11 @@ func (s *Source) Run(ctx context.Context, emit func(drivers.Scan)) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		s.logFailure(up || first, err)
+		emit(s.badScan(start, err))
 		if errors.Is(err, ErrConfig) {
 			return err // the agent restarts us; retrying cannot fix a config
 		}
-		s.log.Warn("opcua: device offline", "device", s.dev, "err", err)
-		emit(s.badScan(start, err))
 		if up {
 			cur = 0 // the session worked: start the back-off again
 		}
@@ -86,13 +86,28 @@ func jitter(d time.Duration) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-// badScan reports every point Bad with reason comm: points are never
-// silently missing while the server is unreachable.
+// logFailure warns when the device goes offline and keeps later failed
+// attempts at debug, so a server down for a day does not flood the log.
+func (s *Source) logFailure(edge bool, err error) {
+	if edge {
+		s.log.Warn("opcua: device offline", "device", s.dev, "err", err)
+		return
+	}
+	s.log.Debug("opcua: reconnect failed", "device", s.dev, "err", err)
+}
+
+// badScan reports every point Bad with reason comm (config when the
+// failure is a config error): points are never silently missing while the
+// server is unreachable.
 func (s *Source) badScan(at time.Time, err error) drivers.Scan {
 	now := s.clock.Now()
+	reason := drivers.ReasonComm
+	if errors.Is(err, ErrConfig) {
+		reason = drivers.ReasonConfig
+	}
 	sc := drivers.Scan{Device: s.dev, At: at, Latency: now.Sub(at), Err: err, Samples: make([]drivers.Sample, len(s.points))}
 	for i, p := range s.points {
-		sc.Samples[i] = drivers.Sample{Point: p.id, TS: now, Quality: drivers.Bad, Reason: drivers.ReasonComm}
+		sc.Samples[i] = drivers.Sample{Point: p.id, TS: now, Quality: drivers.Bad, Reason: reason}
 	}
 	return sc
 }

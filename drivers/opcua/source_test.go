@@ -3,6 +3,8 @@ package opcua
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -175,11 +177,22 @@ func TestUnpinnedServerRefusedWithThumbprint(t *testing.T) {
 func TestPinnedServerAcceptedAndClientCertKept(t *testing.T) {
 	srv := opcuatest.Start(t, opcuatest.Options{Vars: vars()})
 	dir := t.TempDir()
-	for _, policy := range []string{"Basic256Sha256", "Aes128_Sha256_RsaOaep"} {
+	pw := filepath.Join(t.TempDir(), "opcua.pass")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ policy, mode, auth string }{
+		{"Basic256Sha256", "SignAndEncrypt", "anonymous"},
+		{"Aes128_Sha256_RsaOaep", "SignAndEncrypt", "username"},
+		{"Aes256_Sha256_RsaPss", "SignAndEncrypt", "anonymous"},
+		{"Aes256_Sha256_RsaPss", "Sign", "anonymous"},
+	} {
+		policy := c.policy + "/" + c.mode + "/" + c.auth
 		t.Run(policy, func(t *testing.T) {
 			_, scans := run(t, srv, func(d *config.Device) {
 				secure(Thumbprint(srv.Cert))(d)
-				d.Security.Policy = policy
+				d.Security.Policy, d.Security.Mode = c.policy, c.mode
+				d.Auth = config.OPCUAAuth{Type: c.auth, Username: "canary", PasswordFile: pw}
 			}, dir)
 			sc := await(t, scans, "online over "+policy, func(sc drivers.Scan) bool {
 				if sc.Err != nil {

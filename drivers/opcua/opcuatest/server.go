@@ -26,7 +26,9 @@ import (
 const NamespaceURI = "urn:canary:test"
 
 // Options are the fault and layout knobs; the zero value serves security
-// None and Basic256Sha256/SignAndEncrypt, anonymous only.
+// None, Basic256Sha256 and Aes128_Sha256_RsaOaep (SignAndEncrypt),
+// Aes256_Sha256_RsaPss (Sign and SignAndEncrypt); anonymous, username
+// (any password: the gopcua server does not check it) and certificate.
 type Options struct {
 	// Padding adds this many namespaces before NamespaceURI, to move its
 	// index (as a server renumbering after an update does).
@@ -80,7 +82,11 @@ func (s *Server) start() {
 		server.EnableSecurity("None", ua.MessageSecurityModeNone),
 		server.EnableSecurity("Basic256Sha256", ua.MessageSecurityModeSignAndEncrypt),
 		server.EnableSecurity("Aes128_Sha256_RsaOaep", ua.MessageSecurityModeSignAndEncrypt),
+		server.EnableSecurity("Aes256_Sha256_RsaPss", ua.MessageSecurityModeSign),
+		server.EnableSecurity("Aes256_Sha256_RsaPss", ua.MessageSecurityModeSignAndEncrypt),
 		server.EnableAuthMode(ua.UserTokenTypeAnonymous),
+		server.EnableAuthMode(ua.UserTokenTypeUserName),
+		server.EnableAuthMode(ua.UserTokenTypeCertificate),
 		server.Certificate(s.Cert), server.PrivateKey(s.key),
 	)
 	for i := range s.opts.Padding {
