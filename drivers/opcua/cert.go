@@ -147,7 +147,11 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 // whether that is within ExpiryWarning of now, for a health warning.
 // It returns os.ErrNotExist (wrapped) before the first connect made one.
 func CertExpiry(stateDir string, now time.Time) (notAfter time.Time, soon bool, err error) {
-	b, err := os.ReadFile(filepath.Join(stateDir, "opcua", certFile))
+	return certExpiry(filepath.Join(stateDir, "opcua", certFile), now)
+}
+
+func certExpiry(path string, now time.Time) (notAfter time.Time, soon bool, err error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return time.Time{}, false, err
 	}

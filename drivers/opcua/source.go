@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -124,9 +125,7 @@ func (s *Source) session(ctx context.Context, emit func(drivers.Scan)) (up bool,
 			}
 		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, 2*s.timeout)
-	c, err := s.dialer.dial(cctx, onState)
-	cancel()
+	c, err := s.dial(ctx, onState)
 	if err != nil {
 		return false, err
 	}
@@ -136,6 +135,7 @@ func (s *Source) session(ctx context.Context, emit func(drivers.Scan)) (up bool,
 		c.Close(cctx)
 	}()
 	drain(dead) // Connecting/Connected transitions may not count
+	s.checkExpiry()
 	ids, bad, err := s.resolve(ctx, c)
 	if err != nil {
 		return false, err
@@ -237,5 +237,50 @@ func (s *Source) pollLoop(ctx context.Context, c conn, ids []*ua.NodeID, bad []d
 			return err
 		}
 		emit(sc)
+	}
+}
+
+// dial is the context adapter around the library's connect, which honours
+// a deadline but not cancellation (the HEL/ACK handshake only sets the
+// socket deadline). The connect runs in its own goroutine bounded by
+// 2×timeout; on ctx.Done Run returns at once and the abandoned attempt
+// closes whatever it opened when its deadline ends it.
+func (s *Source) dial(ctx context.Context, onState func(opcua.ConnState)) (conn, error) {
+	type result struct {
+		c   conn
+		err error
+	}
+	ch := make(chan result, 1)
+	cctx, cancel := context.WithTimeout(ctx, 2*s.timeout)
+	go func() {
+		defer cancel()
+		c, err := s.dialer.dial(cctx, onState)
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.c, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.c != nil {
+				r.c.Close(context.Background())
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// checkExpiry warns at each connect while the client certificate expires
+// within ExpiryWarning; CertExpiry offers the same to a health registry.
+func (s *Source) checkExpiry() {
+	if s.dialer.mode == ua.MessageSecurityModeNone {
+		return
+	}
+	path := s.dialer.certFile
+	if path == "" {
+		path = filepath.Join(s.dialer.stateDir, "opcua", certFile)
+	}
+	if na, soon, err := certExpiry(path, s.clock.Now()); err == nil && soon {
+		s.log.Warn("opcua: client certificate expires soon", "device", s.dev, "not_after", na)
 	}
 }
