@@ -133,6 +133,7 @@ type point struct {
 	queue    uint32
 	deadband ua.DeadbandType
 	dbValue  float64
+	invert   bool // report the opposite of a boolean, as every driver does
 }
 
 func compilePoint(p config.Point, publish time.Duration) (point, error) {
@@ -140,7 +141,7 @@ func compilePoint(p config.Point, publish time.Duration) (point, error) {
 	if err != nil {
 		return point{}, err
 	}
-	pt := point{id: p.ID, node: ref, sampling: orDefault(p.SamplingInterval.D(), publish), queue: 1, dbValue: p.DeadbandValue}
+	pt := point{id: p.ID, node: ref, sampling: orDefault(p.SamplingInterval.D(), publish), queue: 1, dbValue: p.DeadbandValue, invert: p.Invert}
 	if p.QueueSize > 0 {
 		pt.queue = uint32(p.QueueSize)
 	}

@@ -62,8 +62,8 @@ func classify(st ua.StatusCode) (drivers.Quality, drivers.Reason) {
 // sample turns a DataValue into a Sample. The timestamp is the server's
 // source timestamp, else its server timestamp, else now: device time wins.
 // A value that is not Good-or-Uncertain carries no value: never invent one.
-func sample(point string, dv *ua.DataValue, now time.Time) drivers.Sample {
-	s := drivers.Sample{Point: point, TS: now}
+func sample(p *point, dv *ua.DataValue, now time.Time) drivers.Sample {
+	s := drivers.Sample{Point: p.id, TS: now}
 	if dv == nil {
 		s.Quality, s.Reason = drivers.Bad, drivers.ReasonComm
 		return s
@@ -82,6 +82,9 @@ func sample(point string, dv *ua.DataValue, now time.Time) drivers.Sample {
 	if err != nil {
 		s.Quality, s.Reason = drivers.Bad, drivers.ReasonConfig
 		return s
+	}
+	if p.invert && v.Kind() == drivers.KindBool {
+		v = drivers.Bool(!v.Bool())
 	}
 	s.Value = v
 	return s

@@ -2,6 +2,7 @@ package opcua
 
 import (
 	"testing"
+	"time"
 
 	"github.com/gopcua/opcua/ua"
 
@@ -66,5 +67,27 @@ func TestParseNode(t *testing.T) {
 	r, _ := parseNode("nsu=urn:missing;s=a")
 	if _, err := r.resolve([]string{"http://opcfoundation.org/UA/"}); err == nil {
 		t.Error("unknown namespace URI resolved")
+	}
+}
+
+// invert reports the opposite level of a boolean, as Modbus and GPIO do,
+// and leaves other types and bad values alone.
+func TestSampleInvert(t *testing.T) {
+	now := time.Unix(1764388800, 0)
+	good := func(v any) *ua.DataValue {
+		return &ua.DataValue{Value: ua.MustVariant(v), Status: ua.StatusOK, SourceTimestamp: now}
+	}
+	inv := &point{id: "ESD-01.trip", invert: true}
+	if s := sample(inv, good(true), now); s.Value.Bool() || s.Value.Kind() != drivers.KindBool {
+		t.Errorf("inverted true: %v", s.Value)
+	}
+	if s := sample(&point{id: "x"}, good(true), now); !s.Value.Bool() {
+		t.Errorf("plain true: %v", s.Value)
+	}
+	if s := sample(inv, good(int32(5)), now); s.Value.Float() != 5 {
+		t.Errorf("invert touched a number: %v", s.Value)
+	}
+	if s := sample(inv, &ua.DataValue{Value: ua.MustVariant(true), Status: ua.StatusBadSensorFailure}, now); s.Quality != drivers.Bad || s.Value.Kind() != drivers.KindNone {
+		t.Errorf("bad value: %+v", s)
 	}
 }

@@ -214,7 +214,7 @@ func (s *Source) readAll(ctx context.Context, c conn, ids []*ua.NodeID, bad []dr
 			if k < len(res.Results) {
 				dv = res.Results[k]
 			}
-			sc.Samples[i] = sample(s.points[i].id, dv, now)
+			sc.Samples[i] = sample(&s.points[i], dv, now)
 		}
 	}
 	sc.Latency = s.clock.Now().Sub(start)

@@ -129,7 +129,7 @@ func (s *Source) notification(n *opcua.PublishNotificationData, emit func(driver
 		sc := drivers.Scan{Device: s.dev, At: now, Samples: make([]drivers.Sample, 0, len(v.MonitoredItems))}
 		for _, it := range v.MonitoredItems {
 			if int(it.ClientHandle) < len(s.points) {
-				sc.Samples = append(sc.Samples, sample(s.points[it.ClientHandle].id, it.Value, now))
+				sc.Samples = append(sc.Samples, sample(&s.points[it.ClientHandle], it.Value, now))
 			}
 		}
 		s.notifs.Add(int64(len(sc.Samples)))
