@@ -21,7 +21,7 @@ func Default() Config {
 			MaxInflight:    64,
 			ReconnectMin:   Duration(time.Second),
 			ReconnectMax:   Duration(60 * time.Second),
-		}},
+		}, Commands: Commands{ApplyTimeout: Duration(5 * time.Minute)}},
 		Buffer: Buffer{
 			MaxBytes:     256 << 20,
 			BackfillRate: 500,

@@ -19,7 +19,7 @@ func TestDefault(t *testing.T) {
 			TopicPrefix: "canary", Keepalive: Duration(30 * time.Second),
 			ConnectTimeout: Duration(10 * time.Second), MaxInflight: 64,
 			ReconnectMin: Duration(time.Second), ReconnectMax: Duration(time.Minute),
-		}},
+		}, Commands: Commands{ApplyTimeout: Duration(5 * time.Minute)}},
 		Buffer:   Buffer{MaxBytes: 256 << 20, BackfillRate: 500},
 		StateDir: "/var/lib/canary",
 		HTTP:     HTTP{Listen: "127.0.0.1:9102"},

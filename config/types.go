@@ -42,6 +42,7 @@ type Platform struct {
 // AllowPlaintext, so a cleartext uplink is always spelled out.
 type MQTT struct {
 	URL            string   `yaml:"url"`
+	URLs           []string `yaml:"urls"`      // cluster nodes instead of url, failed over in order; not both
 	ClientID       string   `yaml:"client_id"` // default {site.id}-{site.gateway}
 	Username       string   `yaml:"username"`
 	PasswordFile   string   `yaml:"password_file"` // or env CANARY_MQTT_PASSWORD
@@ -72,6 +73,10 @@ type TLS struct {
 type Commands struct {
 	Enabled    bool     `yaml:"enabled"`
 	PublicKeys []string `yaml:"public_keys"`
+	// ApplyTimeout is the trial window of a config applied by command: if
+	// the uplink is not back within it, the previous config is restored.
+	// The running config's value applies, not the new one's.
+	ApplyTimeout Duration `yaml:"apply_timeout"`
 }
 
 // Buffer is the outbox.
@@ -214,6 +219,14 @@ type Alarms struct {
 	Hysteresis float64  `yaml:"hysteresis"`
 	OnDelay    Duration `yaml:"on_delay"`
 	OffDelay   Duration `yaml:"off_delay"`
+}
+
+// Brokers lists the broker URLs: URLs, or URL alone.
+func (m MQTT) Brokers() []string {
+	if len(m.URLs) > 0 {
+		return m.URLs
+	}
+	return []string{m.URL}
 }
 
 // Any reports whether any limit is set.

@@ -105,7 +105,16 @@ var (
 func (v *checker) mqtt() {
 	const p = "platform.mqtt."
 	m := v.c.Platform.MQTT
-	v.brokerURL(p+"url", m.URL, m.AllowPlaintext)
+	switch {
+	case len(m.URLs) > 0 && m.URL != "":
+		v.errorf(p+"urls", "give url or urls, not both")
+	case len(m.URLs) > 0:
+		for i, u := range m.URLs {
+			v.brokerURL(indexPath(p+"urls", i), u, m.AllowPlaintext)
+		}
+	default:
+		v.brokerURL(p+"url", m.URL, m.AllowPlaintext)
+	}
 	if (m.TLS.CertFile == "") != (m.TLS.KeyFile == "") {
 		v.errorf(p+"tls", "cert_file and key_file go together (a client certificate needs its key)")
 	}
@@ -176,6 +185,7 @@ func (v *checker) commands() {
 	if cmd.Enabled && len(cmd.PublicKeys) == 0 {
 		v.errorf("platform.commands.public_keys", "required when commands are enabled (commands must be signed)")
 	}
+	v.positive("platform.commands.apply_timeout", cmd.ApplyTimeout)
 	for i, k := range cmd.PublicKeys {
 		b64, ok := strings.CutPrefix(k, "ed25519:")
 		raw, err := base64.StdEncoding.DecodeString(b64)

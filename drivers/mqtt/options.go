@@ -21,7 +21,12 @@ type Options struct {
 	// URL of the broker: tcp:// mqtt:// ssl:// tls:// mqtts:// ws:// wss://.
 	// Credentials in the URL are used when Username is empty and never
 	// appear in Endpoint or logs.
-	URL      string
+	URL string
+	// URLs, when set instead of URL, are the nodes of a broker cluster:
+	// Connect tries the current one, and after a failed attempt moves on
+	// to the next (the caller backs off between attempts). They must all
+	// be TLS or all plaintext.
+	URLs     []string
 	ClientID string
 	Username string
 	Password string
@@ -70,16 +75,53 @@ var schemes = map[string]struct {
 
 // New validates o and returns an unconnected Sink. It does no I/O.
 func New(o Options) (*Sink, error) {
-	u, err := url.Parse(o.URL)
+	urls := o.URLs
+	if len(urls) == 0 {
+		urls = []string{o.URL}
+	}
+	var targets []target
+	secure := false
+	for i, raw := range urls {
+		t, isTLS, err := parseTarget(raw, &o)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && isTLS != secure {
+			return nil, errors.New("mqtt: urls mix TLS and plaintext schemes")
+		}
+		secure = isTLS
+		targets = append(targets, t)
+	}
+	if !secure {
+		o.TLS = nil
+	} else if o.TLS == nil {
+		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	return newSink(o, targets), nil
+}
+
+// target is one broker: the URL as paho wants it and as shown.
+type target struct {
+	broker   string // URL as paho wants it
+	endpoint string // URL without credentials, for status and logs
+}
+
+// parseTarget checks one broker URL. Credentials in it fill o's when
+// o has no username.
+func parseTarget(raw string, o *Options) (target, bool, error) {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("mqtt: url: %w", redactURLError(err))
+		return target{}, false, fmt.Errorf("mqtt: url: %w", redactURLError(err))
 	}
 	sc, ok := schemes[u.Scheme]
 	if !ok {
-		return nil, fmt.Errorf("mqtt: url scheme %q: want tcp, mqtt, ssl, tls, mqtts, ws or wss", u.Scheme)
+		return target{}, false, fmt.Errorf("mqtt: url scheme %q: want tcp, mqtt, ssl, tls, mqtts, ws or wss", u.Scheme)
 	}
 	if u.Hostname() == "" {
-		return nil, errors.New("mqtt: url has no host")
+		return target{}, false, errors.New("mqtt: url has no host")
 	}
 	if u.User != nil && o.Username == "" {
 		o.Username = u.User.Username()
@@ -91,15 +133,7 @@ func New(o Options) (*Sink, error) {
 	if u.Port() == "" && sc.port != "" {
 		u.Host = net.JoinHostPort(u.Hostname(), sc.port)
 	}
-	if !sc.tls {
-		o.TLS = nil
-	} else if o.TLS == nil {
-		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	if err := o.defaults(); err != nil {
-		return nil, err
-	}
-	return newSink(o, u.String(), endpoint), nil
+	return target{broker: u.String(), endpoint: endpoint}, sc.tls, nil
 }
 
 func (o *Options) defaults() error {
@@ -149,6 +183,7 @@ func FromConfig(c config.MQTT, will *drivers.Message, log *slog.Logger) (*Sink, 
 	}
 	return New(Options{
 		URL:            c.URL,
+		URLs:           c.URLs,
 		ClientID:       c.ClientID,
 		Username:       c.Username,
 		Password:       c.Password.Reveal(),

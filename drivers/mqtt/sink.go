@@ -14,15 +14,15 @@ import (
 // Sink is a drivers.Sink over one MQTT connection at a time. It is safe for
 // concurrent use. Lock order: turn before mu.
 type Sink struct {
-	opts     Options
-	broker   string // URL as paho wants it
-	endpoint string // URL without credentials, for status and logs
-	slots    chan struct{}
+	opts    Options
+	targets []target // the brokers; one unless a cluster
+	slots   chan struct{}
 
 	turn chan struct{} // a one-slot semaphore serialising Connect and Close
 	mu   sync.Mutex
 	cur  *conn // nil when never connected or after Close
 	gen  uint64
+	next int // index in targets of the broker in use, or tried next
 }
 
 var _ drivers.Sink = (*Sink)(nil)
@@ -30,6 +30,7 @@ var _ drivers.Sink = (*Sink)(nil)
 // conn is one paho client = one network connection (one generation).
 type conn struct {
 	gen    uint64
+	t      target
 	client paho.Client
 	lost   chan struct{}
 	once   sync.Once
@@ -48,8 +49,8 @@ func (c *conn) isLost() bool {
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-func newSink(o Options, broker, endpoint string) *Sink {
-	return &Sink{opts: o, broker: broker, endpoint: endpoint,
+func newSink(o Options, targets []target) *Sink {
+	return &Sink{opts: o, targets: targets,
 		slots: make(chan struct{}, o.MaxInflight), turn: make(chan struct{}, 1)}
 }
 
@@ -63,8 +64,13 @@ func (s *Sink) take(ctx context.Context) error {
 	}
 }
 
-// Endpoint is the broker URL without credentials.
-func (s *Sink) Endpoint() string { return s.endpoint }
+// Endpoint is the URL, without credentials, of the broker in use (or,
+// while disconnected, of the one the next Connect tries).
+func (s *Sink) Endpoint() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.targets[s.next].endpoint
+}
 
 // current returns the live connection, or nil.
 func (s *Sink) current() *conn {
@@ -103,21 +109,23 @@ func (s *Sink) Connect(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.gen++
-	c := &conn{gen: s.gen, lost: make(chan struct{})}
+	c := &conn{gen: s.gen, t: s.targets[s.next], lost: make(chan struct{})}
 	s.mu.Unlock()
 	c.client = paho.NewClient(s.clientOptions(c))
-	log := s.opts.Log.With("endpoint", s.endpoint, "client_id", s.opts.ClientID, "conn", c.gen)
+	log := s.opts.Log.With("endpoint", c.t.endpoint, "client_id", s.opts.ClientID, "conn", c.gen)
 	tok := c.client.Connect()
 	select {
 	case <-tok.Done():
 	case <-ctx.Done():
 		go abandon(c, tok)
 		log.Debug("mqtt: connect abandoned", "err", ctx.Err())
+		s.failover()
 		return ctx.Err()
 	}
 	if err := tok.Error(); err != nil {
 		log.Debug("mqtt: connect failed", "err", err)
-		return fmt.Errorf("mqtt: connect %s: %w", s.endpoint, err)
+		s.failover()
+		return fmt.Errorf("mqtt: connect %s: %w", c.t.endpoint, err)
 	}
 	s.mu.Lock()
 	s.cur = c
@@ -138,7 +146,7 @@ func abandon(c *conn, tok paho.Token) {
 
 func (s *Sink) clientOptions(c *conn) *paho.ClientOptions {
 	o := paho.NewClientOptions().
-		AddBroker(s.broker).
+		AddBroker(c.t.broker).
 		SetClientID(s.opts.ClientID).
 		SetUsername(s.opts.Username).
 		SetPassword(s.opts.Password).
@@ -154,7 +162,7 @@ func (s *Sink) clientOptions(c *conn) *paho.ClientOptions {
 		SetConnectTimeout(s.opts.ConnectTimeout).
 		SetWriteTimeout(s.opts.ConnectTimeout).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			s.opts.Log.Warn("mqtt: connection lost", "endpoint", s.endpoint, "conn", c.gen, "err", err)
+			s.opts.Log.Warn("mqtt: connection lost", "endpoint", c.t.endpoint, "conn", c.gen, "err", err)
 			c.markLost()
 		})
 	if s.opts.TLS != nil {
@@ -186,7 +194,7 @@ func (s *Sink) Close(ctx context.Context) error {
 	go func() { c.client.Disconnect(500); close(done) }()
 	select {
 	case <-done:
-		s.opts.Log.Info("mqtt: closed", "endpoint", s.endpoint, "conn", c.gen)
+		s.opts.Log.Info("mqtt: closed", "endpoint", c.t.endpoint, "conn", c.gen)
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("mqtt: close: %w", ctx.Err())
@@ -220,4 +228,12 @@ func (s *Sink) Subscribe(ctx context.Context, topic string, h drivers.Handler) e
 		return fmt.Errorf("mqtt: subscribe %q: refused by broker", topic)
 	}
 	return nil
+}
+
+// failover makes the next broker of a cluster the one to try: after a
+// failed attempt, the caller's back-off runs, then the next node is tried.
+func (s *Sink) failover() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next = (s.next + 1) % len(s.targets)
 }
