@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"canary/agent"
+	"canary/agent/command"
 	"canary/config"
 	"canary/drivers"
 	"canary/drivers/gpio"
@@ -56,6 +57,9 @@ func wiring() agent.Wiring {
 	cmds := map[string]agent.Command{}
 	for name, c := range (firmware.CLI{Version: version}).Commands() {
 		cmds["firmware "+name] = agent.Command{Summary: c.Summary, Run: c.Run}
+	}
+	for name, c := range command.CLI() {
+		cmds["command "+name] = agent.Command{Summary: c.Summary, Run: c.Run}
 	}
 	cmds["probe opcua"] = agent.Command{Summary: opcua.ProbeSummary, Run: opcua.Probe}
 	return agent.Wiring{

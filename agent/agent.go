@@ -33,6 +33,12 @@ type Options struct {
 	Log      *slog.Logger  // nil: discard
 	Version  string        // for status and the agent events
 	Outbox   buffer.Outbox // nil: bbolt at cfg.Buffer.Path
+	// BuildTime is when the binary was built: an agent clock earlier than
+	// this is unsynced (zero: a fixed floor in 2025).
+	BuildTime time.Time
+	// LogLevel, when set, is the level of Log that the log.level command
+	// changes.
+	LogLevel *slog.LevelVar
 }
 
 // Agent is one running gateway: sources → pipeline → outbox → forwarder.
@@ -51,6 +57,7 @@ type Agent struct {
 	sources []drivers.Source
 	pipe    *pipeline
 	fwd     *forwarder
+	m       *mgmt // health, metrics, clock sanity, commands
 
 	appendErrs   uint64
 	superviseMin time.Duration // first restart delay of a failed source
@@ -71,8 +78,11 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	a.started = a.clock.Now()
 	a.boot = newBoot(a.started)
 	a.ids = &idGen{boot: a.boot}
-	a.plaintext = isPlaintext(cfg.Platform.MQTT.URL)
+	for _, u := range cfg.Platform.MQTT.Brokers() {
+		a.plaintext = a.plaintext || isPlaintext(u)
+	}
 	a.pipe = newPipeline(cfg, a.ids)
+	a.m = newMgmt(a)
 	a.openState()
 	if err := a.openOutbox(); err != nil {
 		return nil, err
@@ -84,6 +94,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		a.box.Close()
 		return nil, err
 	}
+	sink = a.meterSink(sink)
 	a.sink = sink
 	env := drivers.Env{Clock: a.clock, Log: a.log, StateDir: cfg.StateDir}
 	if a.sources, err = opts.Registry.Open(cfg.Devices, env); err != nil {
@@ -94,7 +105,8 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	a.fwd = &forwarder{sink: sink, box: a.box, framer: wire.NewFramer(cfg.Site.ID, cfg.Site.Gateway),
 		topics: topics, clock: a.clock, log: a.log, window: max(m.MaxInflight, 1),
 		retry:  backoff{min: max(m.ReconnectMin.D(), 10*time.Millisecond), max: max(m.ReconnectMax.D(), m.ReconnectMin.D(), 10*time.Millisecond)},
-		status: a.statusJSON}
+		status: a.statusJSON, onReady: a.onUplinkReady}
+	a.m.cmd = newCommander(a)
 	return a, nil
 }
 
@@ -138,6 +150,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); a.watchBypasses(srcCtx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.m.start(srcCtx) }()
 	fwdCtx, stopFwd := context.WithCancel(context.Background())
 	fwdDone := make(chan struct{})
 	go func() { defer close(fwdDone); a.fwd.run(fwdCtx) }()
@@ -216,6 +230,7 @@ func (a *Agent) runSource(ctx context.Context, src drivers.Source) (err error) {
 func (a *Agent) onScan(sc drivers.Scan) {
 	now := a.clock.Now()
 	samples, evs := a.pipe.process(&sc, now)
+	a.observe(&sc, samples, now)
 	if len(samples) == 0 && len(evs) == 0 {
 		return
 	}

@@ -123,7 +123,10 @@ func usageText(w Wiring) string {
 	return b.String()
 }
 
-type logFlags struct{ format, level string }
+type logFlags struct {
+	format, level string
+	lv            slog.LevelVar // the level of the logger made, changeable at run time
+}
 
 func (l *logFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.format, "log-format", "", "log format: text or json")
@@ -140,7 +143,8 @@ func (l *logFlags) logger(stderr io.Writer, cfg *config.Config) (*slog.Logger, e
 	if err := lv.UnmarshalText([]byte(cmp(level, "info"))); err != nil {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
 	}
-	o := &slog.HandlerOptions{Level: lv}
+	l.lv.Set(lv)
+	o := &slog.HandlerOptions{Level: &l.lv}
 	switch cmp(format, "text") {
 	case "text":
 		return slog.New(slog.NewTextHandler(stderr, o)), nil
@@ -227,15 +231,11 @@ func cmdRun(args []string, stderr io.Writer, w Wiring) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := w.Options
-	opts.Log, opts.Version = log, w.Build.Version
-	a, err := New(cfg, opts)
-	if err != nil {
-		log.Error("cannot start", "err", err)
-		return ExitFailure
-	}
-	log.Info("canary started", "version", w.Build.Version, "boot", a.Boot(), "site", cfg.Site.ID,
+	opts.Log, opts.Version, opts.LogLevel = log, w.Build.Version, &lf.lv
+	opts.BuildTime, _ = time.Parse(time.RFC3339, w.Build.Date)
+	log.Info("canary starting", "version", w.Build.Version, "site", cfg.Site.ID,
 		"gateway", cfg.Site.Gateway, "devices", len(cfg.Devices), "config", path)
-	if err := a.Run(ctx); err != nil {
+	if err := NewRunner(opts).Run(ctx, cfg); err != nil {
 		log.Error("stopped with error", "err", err)
 		return ExitFailure
 	}

@@ -48,20 +48,29 @@ func (a *Agent) httpHandler() http.Handler {
 		if len(reasons) > 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"ok": len(reasons) == 0, "reasons": reasons})
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": len(reasons) == 0, "reasons": reasons, "warnings": a.m.health.Warnings()})
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_ = a.writeMetrics(w)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		if err := a.writePage(w); err != nil {
+			a.log.Error("status page", "err", err)
+		}
 	})
 	return mux
 }
 
-// unhealthy lists why the agent is not doing its job right now.
+// unhealthy lists why the agent is not doing its job right now: the
+// health warnings of severity error.
 func (a *Agent) unhealthy() []string {
 	var out []string
-	if up, _, lastErr := a.fwd.link(); !up {
-		out = append(out, "uplink down: "+lastErr)
-	}
-	for _, ds := range a.pipe.devices {
-		if st := ds.status(); st.State == "offline" {
-			out = append(out, "device "+st.ID+" offline: "+st.LastError)
+	for _, w := range a.warnings() {
+		if w.Severity == SevError {
+			out = append(out, w.Code+": "+w.Message)
 		}
 	}
 	return out

@@ -24,6 +24,8 @@ type Status struct {
 	Outbox     OutboxStatus   `json:"outbox"`
 	Devices    []DeviceStatus `json:"devices"`
 	Active     ActiveStatus   `json:"active"`
+	Warnings   []Warning      `json:"warnings"`         // active health warnings, errors first
+	Config     *ConfigStatus  `json:"config,omitempty"` // remote config state, under a Runner
 }
 
 // ActiveStatus is what holds now, so a platform that (re)connects learns
@@ -93,6 +95,7 @@ func (a *Agent) status(state string) Status {
 		st.Devices = append(st.Devices, a.pipe.devices[id].status())
 	}
 	st.Active = activeStatus(a.pipe.conditions())
+	st.Warnings, st.Config = a.warnings(), a.configStatus()
 	return st
 }
 

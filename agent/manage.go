@@ -1,0 +1,168 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"canary/agent/wire"
+	"canary/buffer"
+	"canary/drivers"
+)
+
+// Management timings.
+const (
+	healthEvery      = 2 * time.Second  // health re-evaluated (cheap: no I/O)
+	statusMinGap     = 5 * time.Second  // status republished on change at most this often
+	refusalsShownFor = 15 * time.Minute // commands_rejected stays this long after a refusal
+	outboxWarnRatio  = 0.8
+)
+
+// mgmt is what the agent has for being managed: the health registry,
+// metrics, clock sanity, signed commands and the link to the Runner that
+// restarts it. One per Agent.
+type mgmt struct {
+	a      *Agent
+	health *Health
+	met    *metrics
+	clk    *clockWatch
+	cmd    *commander // nil: commands off
+	run    *runLink   // nil: not under a Runner (restart and apply refused)
+
+	lastRefusal atomic.Int64 // Unix ns
+	publishing  atomic.Bool
+	announced   bool // the rollback this agent replaced was reported
+}
+
+func newMgmt(a *Agent) *mgmt {
+	m := &mgmt{a: a, health: NewHealth(a.clock.Now), met: newMetrics(a.cfg)}
+	m.clk = newClockWatch(a.opts.BuildTime)
+	return m
+}
+
+// Health is the agent's health registry. Code that detects a condition
+// the registry cannot see for itself (a certificate about to expire, a
+// disk error) sets and clears its warning here.
+func (a *Agent) Health() *Health { return a.m.health }
+
+// CertExpiry raises cert_expiring:name when notAfter is within 30 days,
+// and clears it otherwise. Call it whenever a certificate is loaded.
+func (a *Agent) CertExpiry(name string, notAfter time.Time) {
+	left := notAfter.Sub(a.clock.Now())
+	sev := SevWarning
+	if left <= 0 {
+		sev = SevError
+	}
+	a.m.health.SetIf(left < 30*24*time.Hour, WarnCertExpiring+":"+name, sev,
+		fmt.Sprintf("certificate %s expires %s", name, notAfter.UTC().Format(time.RFC3339)))
+}
+
+// manage runs until ctx ends: it re-evaluates health and republishes the
+// retained status when the warnings change (at most every statusMinGap;
+// the forwarder republishes it every minute anyway).
+func (m *mgmt) manage(ctx context.Context) {
+	t := m.a.clock.NewTicker(healthEvery)
+	defer t.Stop()
+	var last time.Time
+	pending := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			m.evaluate()
+		case <-m.health.Changed():
+			pending = true
+		}
+		if now := m.a.clock.Now(); pending && now.Sub(last) >= statusMinGap {
+			pending, last = false, now
+			m.republish(ctx)
+		}
+	}
+}
+
+// republish sends the status in the background, one at a time.
+func (m *mgmt) republish(ctx context.Context) {
+	if up, _, _ := m.a.fwd.link(); !up || !m.publishing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer m.publishing.Store(false)
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := m.a.fwd.publishStatus(ctx, "online"); err != nil && ctx.Err() == nil {
+			m.a.log.Debug("status republish failed", "err", err)
+		}
+	}()
+}
+
+// evaluate derives the warnings the agent can see for itself.
+func (m *mgmt) evaluate() {
+	a, h := m.a, m.health
+	now := a.clock.Now()
+	up, _, lastErr := a.fwd.link()
+	h.SetIf(!up, WarnUplinkDown, SevError, "uplink down: "+cmp(lastErr, "not connected yet"))
+	keep := map[string]bool{}
+	for _, ds := range a.pipe.order {
+		if st := ds.status(); st.State == "offline" {
+			code := WarnDeviceOffline + ":" + st.ID
+			keep[code] = true
+			h.Set(code, SevError, "device "+st.ID+" offline: "+st.LastError)
+		}
+	}
+	h.ClearPrefix(WarnDeviceOffline, keep)
+	m.evalOutbox()
+	m.evalBypasses()
+	recent := now.UnixNano()-m.lastRefusal.Load() < int64(refusalsShownFor)
+	h.SetIf(m.lastRefusal.Load() != 0 && recent, WarnCommandsRejected, SevWarning,
+		fmt.Sprintf("%d command(s) refused; last within %s", m.met.refusedTotal(), refusalsShownFor))
+	m.clk.evaluate(m)
+}
+
+func (m *mgmt) evalOutbox() {
+	s := m.a.box.Stats()
+	var queued int64
+	for _, l := range buffer.Lanes {
+		queued += s.Lanes[l].Bytes
+	}
+	full := s.MaxBytes > 0 && float64(queued) > outboxWarnRatio*float64(s.MaxBytes)
+	m.health.SetIf(full, WarnOutboxFull, SevWarning, fmt.Sprintf("outbox holds %d of %d bytes (above %.0f%%): "+
+		"routine telemetry will be dropped oldest-first at the limit", queued, s.MaxBytes, outboxWarnRatio*100))
+}
+
+// evalBypasses mirrors overdue bypasses from the pipeline's conditions.
+func (m *mgmt) evalBypasses() {
+	keep := map[string]bool{}
+	for _, c := range m.a.pipe.conditions() {
+		if c.Type == wire.TypeBypass && c.Overdue {
+			code := WarnBypassOverdue + ":" + c.Point
+			keep[code] = true
+			m.health.Set(code, SevWarning, "bypass "+c.Point+" on since "+
+				time.UnixMilli(c.Since).UTC().Format(time.RFC3339)+", longer than max_bypass")
+		}
+	}
+	m.health.ClearPrefix(WarnBypassOverdue, keep)
+}
+
+// warnings evaluates and lists the warnings, for status and /healthz.
+func (a *Agent) warnings() []Warning {
+	a.m.evaluate()
+	return a.m.health.Warnings()
+}
+
+// observe is called by onScan with the raw scan and the samples about to
+// be reported: it counts, marks the agent alive and applies clock sanity.
+func (a *Agent) observe(sc *drivers.Scan, report []drivers.Sample, now time.Time) {
+	a.m.met.scan(sc, now)
+	a.m.clk.mark(report, now)
+}
+
+// start runs the management loops of one agent until ctx ends.
+func (m *mgmt) start(ctx context.Context) {
+	m.a.announceRollback()
+	if m.cmd != nil {
+		go m.cmd.work(ctx)
+	}
+	m.manage(ctx)
+}
