@@ -111,6 +111,10 @@ func (h *Health) signal() {
 	}
 }
 
+// Touch signals Changed without a change of warnings: something else in
+// status changed that the platform should learn now.
+func (h *Health) Touch() { h.signal() }
+
 // Changed receives a value after one or more changes.
 func (h *Health) Changed() <-chan struct{} { return h.changed }
 

@@ -158,6 +158,7 @@ func (r *Runner) commit(a *Agent, t *trial) {
 	now := a.clock.Now()
 	r.setStatus(ConfigStatus{Hash: a.cfg.Hash, State: "running", AppliedAt: now.UnixMilli()})
 	a.m.health.Clear(WarnConfigRolledBack)
+	a.m.health.Touch() // status says so without waiting for the heartbeat
 	a.event(wire.Event{Type: wire.TypeAgent, State: "config_applied", Version: a.opts.Version,
 		Detail: "config " + shortHash(a.cfg.Hash) + " applied; uplink is back"})
 	a.log.Info("config applied", "hash", shortHash(a.cfg.Hash))
