@@ -3,6 +3,7 @@ package buffer
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -18,6 +19,10 @@ var metaBucket = []byte("meta")
 
 func laneBucket(l Lane) []byte { return []byte(l.String()) }
 
+// retainBucket holds a lane's acknowledged records kept for audit, under
+// the same keys.
+func retainBucket(l Lane) []byte { return []byte("retain." + l.String()) }
+
 // nextKey is the meta key holding a lane's next seq; it outlives the
 // records so seqs never repeat after everything was acked.
 func nextKey(l Lane) []byte { return []byte("next." + l.String()) }
@@ -26,7 +31,7 @@ func nextKey(l Lane) []byte { return []byte("next." + l.String()) }
 // concurrently; every write goes through one writer goroutine that commits
 // whatever is queued in one transaction and one fsync.
 type Bolt struct {
-	db     *bolt.DB
+	db     *bolt.DB // replaced by compaction, under mu
 	path   string
 	opts   Options
 	notify chan struct{}
@@ -36,10 +41,16 @@ type Bolt struct {
 	closeMu sync.RWMutex // held shared while using db or reqs; exclusive by Close
 	closed  bool
 
-	mu     sync.Mutex // guards the fields below; taken after closeMu
-	state  [numLanes]laneState
-	size   int64 // file size after the last commit
-	flight flight
+	mu          sync.Mutex // guards the fields below; taken after closeMu
+	state       [numLanes]laneState
+	retained    [numLanes]laneState
+	size        int64 // file size after the last commit
+	flight      flight
+	compactions uint64
+
+	// writer goroutine only
+	lastCompact time.Time
+	broken      error // the file could not be reopened after compaction
 }
 
 // laneState is the committed picture of one lane that Stats reports
@@ -54,28 +65,34 @@ type laneState struct {
 
 var _ Outbox = (*Bolt)(nil)
 
+func (o Options) bolt() *bolt.Options {
+	return &bolt.Options{
+		Timeout:      LockTimeout,
+		MaxSize:      maxFileSize(o.MaxBytes),
+		FreelistType: bolt.FreelistMapType, // FIFO deletes free pages all the time
+	}
+}
+
 // OpenBolt opens or creates the outbox file at path. Everything stored is
 // pending again: nothing is in flight after open. A file that is not a
 // valid outbox gives an error wrapping ErrCorrupt; a file held by another
 // process gives ErrLocked after LockTimeout.
 func OpenBolt(path string, opts Options) (*Bolt, error) {
 	opts = opts.withDefaults()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      LockTimeout,
-		MaxSize:      maxFileSize(opts.MaxBytes),
-		FreelistType: bolt.FreelistMapType, // FIFO deletes free pages all the time
-	})
+	db, err := bolt.Open(path, 0o600, opts.bolt())
 	if err != nil {
 		return nil, openError(path, err)
 	}
+	os.Remove(compactPath(path)) // a compaction the last process did not finish
 	b := &Bolt{
-		db:     db,
-		path:   path,
-		opts:   opts,
-		notify: make(chan struct{}, 1),
-		reqs:   make(chan *request, maxGroup),
-		done:   make(chan struct{}),
-		flight: newFlight(),
+		db:          db,
+		path:        path,
+		opts:        opts,
+		notify:      make(chan struct{}, 1),
+		reqs:        make(chan *request, maxGroup),
+		done:        make(chan struct{}),
+		flight:      newFlight(),
+		lastCompact: opts.Now(),
 	}
 	if err := b.load(); err != nil {
 		db.Close()
@@ -111,7 +128,17 @@ func (b *Bolt) load() (err error) {
 			return err
 		}
 		for _, l := range Lanes {
-			if err := b.loadLane(tx, meta, l); err != nil {
+			if b.state[l], err = loadLane(tx, laneBucket(l), l); err != nil {
+				return err
+			}
+			if v := meta.Get(nextKey(l)); v != nil {
+				next, err := decodeKey(v)
+				if err != nil {
+					return err
+				}
+				b.state[l].next = max(b.state[l].next, next) // a meta entry behind the data must not reuse seqs
+			}
+			if b.retained[l], err = loadLane(tx, retainBucket(l), l); err != nil {
 				return err
 			}
 		}
@@ -120,36 +147,30 @@ func (b *Bolt) load() (err error) {
 	})
 }
 
-func (b *Bolt) loadLane(tx *bolt.Tx, meta *bolt.Bucket, l Lane) error {
-	bk, err := tx.CreateBucketIfNotExists(laneBucket(l))
-	if err != nil {
-		return err
-	}
+func loadLane(tx *bolt.Tx, name []byte, l Lane) (laneState, error) {
 	st := laneState{next: 1}
-	if v := meta.Get(nextKey(l)); v != nil {
-		if st.next, err = decodeKey(v); err != nil {
-			return err
-		}
+	bk, err := tx.CreateBucketIfNotExists(name)
+	if err != nil {
+		return st, err
 	}
 	err = bk.ForEach(func(k, v []byte) error {
 		seq, err := decodeKey(k)
 		if err != nil {
 			return err
 		}
-		_, created, p, err := decodeValue(v)
+		d, err := decodeValue(v)
 		if err != nil {
 			return fmt.Errorf("%s seq %d: %w", l, seq, err)
 		}
 		if st.depth == 0 {
-			st.oldest = created
+			st.oldest = d.created
 		}
 		st.depth++
-		st.bytes += int64(len(p))
-		st.next = max(st.next, seq+1) // a meta entry behind the data must not reuse seqs
+		st.bytes += int64(len(d.body))
+		st.next = max(st.next, seq+1)
 		return nil
 	})
-	b.state[l] = st
-	return err
+	return st, err
 }
 
 // Append makes recs durable and returns them with Seq, Boot and Created
@@ -158,15 +179,16 @@ func (b *Bolt) Append(recs []Record) ([]Record, error) {
 	if len(recs) == 0 {
 		return nil, b.alive()
 	}
-	need, err := b.opts.check(recs)
+	recs, st, need, err := b.opts.prepare(recs)
 	if err != nil {
 		return nil, err
 	}
-	return b.submit(&request{appends: b.opts.stamp(recs), need: need})
+	return b.submit(&request{appends: recs, stored: st, need: need})
 }
 
-// Ack deletes in-flight records in a write transaction. Records the budget
-// evicted while in flight are accepted and ignored.
+// Ack deletes in-flight records in a write transaction (or, with
+// Options.Retain, moves them to retention). Records the budget evicted
+// while in flight are accepted and ignored.
 func (b *Bolt) Ack(recs []Record) error {
 	if err := b.alive(); err != nil {
 		return err
@@ -178,6 +200,15 @@ func (b *Bolt) Ack(recs []Record) error {
 		return err
 	}
 	_, err = b.submit(&request{acks: recs})
+	return err
+}
+
+// Compact copies the live records into a new file and renames it over the
+// old one, so the file shrinks to what is stored. Appends and Acks wait in
+// the writer's queue meanwhile; Begin and Stats keep working. The writer
+// also compacts by itself (see Options.CompactMinSize).
+func (b *Bolt) Compact() error {
+	_, err := b.submit(&request{compact: true})
 	return err
 }
 
@@ -205,9 +236,23 @@ func (b *Bolt) alive() error {
 }
 
 // Begin hands out up to max of the oldest records not in flight, event
-// lane first. mu is held across the read so the writer cannot publish an
-// eviction between our snapshot and marking the records in flight.
+// lane first.
 func (b *Bolt) Begin(max int) ([]Record, error) {
+	return b.begin(max, Span{Lane: LaneEvent}, Span{Lane: LaneData})
+}
+
+// BeginSpan hands out up to max of the oldest records of a span.
+func (b *Bolt) BeginSpan(max int, s Span) ([]Record, error) {
+	if s.Lane >= numLanes {
+		return nil, fmt.Errorf("buffer: lane %d: %w", s.Lane, ErrBadLane)
+	}
+	return b.begin(max, s)
+}
+
+// begin reads the spans in order. mu is held across the read so the
+// writer cannot publish an eviction (or swap the file) between our
+// snapshot and marking the records in flight.
+func (b *Bolt) begin(max int, spans ...Span) ([]Record, error) {
 	b.closeMu.RLock()
 	defer b.closeMu.RUnlock()
 	if b.closed {
@@ -220,9 +265,9 @@ func (b *Bolt) Begin(max int) ([]Record, error) {
 	defer b.mu.Unlock()
 	var out []Record
 	err := b.db.View(func(tx *bolt.Tx) error {
-		for _, l := range Lanes {
+		for _, s := range spans {
 			var err error
-			if out, err = b.pending(tx, l, out, max); err != nil {
+			if out, err = b.pending(tx, s, out, max); err != nil {
 				return err
 			}
 		}
@@ -237,22 +282,29 @@ func (b *Bolt) Begin(max int) ([]Record, error) {
 	return out, nil
 }
 
-// pending appends to out the oldest records of lane l not in flight.
-func (b *Bolt) pending(tx *bolt.Tx, l Lane, out []Record, max int) ([]Record, error) {
-	c := tx.Bucket(laneBucket(l)).Cursor()
-	for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+// pending appends to out the oldest records of span s not in flight.
+func (b *Bolt) pending(tx *bolt.Tx, s Span, out []Record, max int) ([]Record, error) {
+	c := tx.Bucket(laneBucket(s.Lane)).Cursor()
+	for k, v := c.Seek(encodeKey(s.From)); k != nil && len(out) < max; k, v = c.Next() {
 		seq, err := decodeKey(k)
 		if err != nil {
 			return out, err
 		}
-		if b.flight.isOut(l, seq) {
+		if !s.has(seq) {
+			break
+		}
+		if b.flight.isOut(s.Lane, seq) {
 			continue
 		}
-		boot, created, p, err := decodeValue(v)
+		d, err := decodeValue(v)
 		if err != nil {
-			return out, fmt.Errorf("%s seq %d: %w", l, seq, err)
+			return out, fmt.Errorf("%s seq %d: %w", s.Lane, seq, err)
 		}
-		out = append(out, Record{Lane: l, Seq: seq, Boot: boot, Created: created, Payload: clone(p)})
+		r, err := d.record(s.Lane, seq)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }
@@ -269,10 +321,16 @@ func (b *Bolt) Nack(recs []Record) {
 func (b *Bolt) Stats() Stats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := Stats{MaxBytes: b.opts.MaxBytes, Bytes: b.size}
+	s := Stats{MaxBytes: b.opts.MaxBytes, Bytes: b.size, Compactions: b.compactions}
 	for l, st := range b.state {
 		s.Lanes[l] = LaneStats{Depth: st.depth, Bytes: st.bytes, Oldest: st.oldest,
 			NextSeq: st.next, Dropped: st.dropped, Inflight: b.flight.count(Lane(l))}
+		rt := b.retained[l]
+		s.Retained.Records += rt.depth
+		s.Retained.Bytes += rt.bytes
+		if !rt.oldest.IsZero() && (s.Retained.Oldest.IsZero() || rt.oldest.Before(s.Retained.Oldest)) {
+			s.Retained.Oldest = rt.oldest
+		}
 	}
 	return s
 }
@@ -292,6 +350,9 @@ func (b *Bolt) Close() error {
 	close(b.reqs)
 	b.closeMu.Unlock()
 	<-b.done
+	if b.broken != nil {
+		return fmt.Errorf("buffer: close: %w", b.broken)
+	}
 	if err := b.db.Close(); err != nil {
 		return fmt.Errorf("buffer: close: %w", err)
 	}

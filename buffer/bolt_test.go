@@ -36,6 +36,16 @@ func TestBoltConformance(t *testing.T) {
 	}, true)
 }
 
+// The suite again with compression on: its payloads are incompressible,
+// so it checks that compression is transparent, not that it pays.
+func TestBoltConformanceCompressed(t *testing.T) {
+	buffertest.Run(t, func(t *testing.T, dir string) buffer.Outbox {
+		o := buffertest.Options()
+		o.Compress = true
+		return openBolt(t, dir, o)
+	}, true)
+}
+
 func TestBoltCorrupt(t *testing.T) {
 	garbage := make([]byte, 4*4096)
 	for i := range garbage {

@@ -11,7 +11,7 @@ type laneStore interface {
 	used() int64
 	oldest(l Lane) (seq uint64, size int64, ok bool, err error)
 	evict(l Lane, seq uint64, size int64) error
-	put(r Record) (Record, error)
+	put(r Record, s stored) (Record, error)
 }
 
 // makeRoom evicts until need more bytes fit the budget: data first, oldest

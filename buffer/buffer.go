@@ -58,12 +58,31 @@ type LaneStats struct {
 	Inflight int
 }
 
+// RetainStats describes the acknowledged records kept for audit.
+type RetainStats struct {
+	Records int
+	Bytes   int64     // stored bytes
+	Oldest  time.Time // Created of the oldest retained record; zero if none
+}
+
 // Stats describes the outbox.
 type Stats struct {
-	Lanes    [numLanes]LaneStats
-	MaxBytes int64
-	Bytes    int64 // on disk (file size) or in memory
+	Lanes       [numLanes]LaneStats
+	Retained    RetainStats // Bolt with Options.Retain only
+	MaxBytes    int64
+	Bytes       int64 // on disk (file size) or in memory
+	Compactions uint64
 }
+
+// Span selects the records of one lane whose seq is in [From, To); To 0
+// means no upper bound. The forwarder uses it to send what arrived since
+// it connected ahead of the backlog from before.
+type Span struct {
+	Lane     Lane
+	From, To uint64
+}
+
+func (s Span) has(seq uint64) bool { return seq >= s.From && (s.To == 0 || seq < s.To) }
 
 // Outbox is the agent's store of record. Implementations are safe for
 // concurrent use.
@@ -71,6 +90,7 @@ type Stats struct {
 //   - Append makes records durable before it returns and assigns Seq.
 //   - Begin hands out the oldest records not already in flight, event lane
 //     first, at most max records; they stay stored until acknowledged.
+//     BeginSpan does the same within one lane and seq range.
 //   - Ack deletes exactly the given in-flight records (any subset of what
 //     Begin handed out, identified by lane and seq); Nack returns them to
 //     the head of their lane so the next Begin yields them again, in seq
@@ -82,6 +102,9 @@ type Stats struct {
 type Outbox interface {
 	Append(recs []Record) ([]Record, error)
 	Begin(max int) ([]Record, error)
+	// BeginSpan is Begin restricted to one lane and a seq range: the
+	// oldest records of the span not in flight, at most max.
+	BeginSpan(max int, s Span) ([]Record, error)
 	Ack(recs []Record) error
 	Nack(recs []Record)
 	Stats() Stats
@@ -103,6 +126,24 @@ type Options struct {
 	EncodeGap func(g Gap) []byte
 	// Now is the clock for Created stamps of gap records; nil is time.Now.
 	Now func() time.Time
+	// Compress stores each payload DEFLATE-compressed (with a dictionary
+	// made for Canary's JSON bodies) when that makes it smaller. Costs CPU
+	// on Append and Begin; the budget, eviction and LaneStats.Bytes count
+	// stored bytes, so compression stretches MaxBytes by its ratio.
+	Compress bool
+	// Retain keeps acknowledged records for audit this long instead of
+	// deleting them (Bolt only; 0 deletes on Ack). They count against
+	// MaxBytes and are the first to go when space is needed, oldest
+	// first, before anything unsent; no gap record is written for them.
+	// Retention doubles the disk writes per record (moved on Ack).
+	Retain time.Duration
+	// CompactMinSize: Bolt compacts its file after a commit when the file
+	// is larger than this and more than twice the live data. 0 means
+	// max(8 MiB, MaxBytes/16); negative disables automatic compaction.
+	CompactMinSize int64
+	// CompactInterval is the least time between automatic compactions;
+	// 0 means 10 minutes.
+	CompactInterval time.Duration
 }
 
 // Sentinel errors.

@@ -37,20 +37,27 @@ func Check(path string) (err error) {
 // checkRecords decodes every key and value of every lane.
 func checkRecords(tx *bolt.Tx) error {
 	for _, l := range Lanes {
-		bk := tx.Bucket(laneBucket(l))
-		if bk == nil {
-			continue
-		}
-		err := bk.ForEach(func(k, v []byte) error {
-			if _, err := decodeKey(k); err != nil {
-				return err
+		for _, name := range [][]byte{laneBucket(l), retainBucket(l)} {
+			bk := tx.Bucket(name)
+			if bk == nil {
+				continue
 			}
-			_, _, _, err := decodeValue(v)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("lane %s: %w", l, err)
+			if err := bk.ForEach(checkRecord); err != nil {
+				return fmt.Errorf("bucket %s: %w", name, err)
+			}
 		}
 	}
 	return nil
+}
+
+// checkRecord decodes one key and value, inflating a compressed payload.
+func checkRecord(k, v []byte) error {
+	if _, err := decodeKey(k); err != nil {
+		return err
+	}
+	d, err := decodeValue(v)
+	if err == nil && d.flags&flagDeflate != 0 {
+		_, err = inflate(d.body)
+	}
+	return err
 }

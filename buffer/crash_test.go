@@ -28,6 +28,13 @@ import (
 //	G lane from to       a gap record seen by Begin, logged before its Ack
 //	P lane seq           about to Ack this record: it may be gone from now on
 //	K lane seq           Ack returned for this record: it must be gone
+//	c                    about to compact
+//	C                    compaction returned
+//
+// The writer runs with retention on (Ack moves records) and a small budget
+// (Append evicts retained records, then data), and every other iteration
+// compacts back to back, so kills land during append, ack, eviction and
+// compaction.
 const (
 	crashEnv     = "CANARY_CRASH_WRITER" // db path; set only in the child
 	crashIterEnv = "CANARY_CRASH_ITER"
@@ -38,6 +45,9 @@ func crashOpts() buffer.Options {
 	o := buffertest.Options()
 	o.MaxBytes = crashBudget
 	o.Now = time.Now
+	o.Retain = time.Hour
+	o.Compress = true
+	o.CompactMinSize = -1 // compactions come from the compactor goroutine
 	return o
 }
 
@@ -115,12 +125,28 @@ func runCrashWriter(path string, iter uint64, log *crashLog) error {
 	}
 	log.write([]string{"R"})
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 5)
 	for g := range uint64(3) {
 		wg.Go(func() { errs <- crashAppender(b, log, iter*1_000_000+g*100_000) })
 	}
 	wg.Go(func() { errs <- crashAcker(b, log, iter) })
+	wg.Go(func() { errs <- crashCompactor(b, log, iter) })
 	return <-errs
+}
+
+// crashCompactor compacts back to back on even iterations and every few
+// milliseconds on odd ones.
+func crashCompactor(b *buffer.Bolt, log *crashLog, iter uint64) error {
+	for {
+		if iter%2 == 1 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		log.write([]string{"c"})
+		if err := b.Compact(); err != nil {
+			return err
+		}
+		log.write([]string{"C"})
+	}
 }
 
 func crashAppender(b *buffer.Bolt, log *crashLog, id uint64) error {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -30,11 +31,13 @@ func TestCrash(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	st := newCrashState()
+	var during map[string]int = map[string]int{}
 	for i := range iters {
 		lines, err := runCrashChild(t, path, uint64(i+1), rng)
 		if err != nil {
 			t.Fatalf("iteration %d: %v", i, err)
 		}
+		during[killedDuring(lines)]++
 		if err := st.absorb(lines); err != nil {
 			t.Fatalf("iteration %d: log: %v", i, err)
 		}
@@ -43,6 +46,34 @@ func TestCrash(t *testing.T) {
 		}
 	}
 	t.Logf("%d appends and %d acks logged, %d gaps seen", len(st.appended), len(st.acked), len(st.gaps))
+	t.Logf("kills by what was unfinished: %v", during)
+}
+
+// killedDuring names what the log shows unfinished at the kill: a
+// compaction, an Ack, or neither (append and eviction run all the time).
+func killedDuring(lines []string) string {
+	compacting, acking := false, 0
+	for _, ln := range lines {
+		switch {
+		case ln == "c":
+			compacting = true
+		case ln == "C":
+			compacting = false
+		case strings.HasPrefix(ln, "P "):
+			acking++
+		case strings.HasPrefix(ln, "K "):
+			acking--
+		}
+	}
+	switch {
+	case len(lines) == 0:
+		return "open"
+	case compacting:
+		return "compaction"
+	case acking > 0:
+		return "ack"
+	}
+	return "append/evict"
 }
 
 // crashCommand re-executes the test binary. Under qemu-user without
@@ -143,7 +174,7 @@ func (s *crashState) absorb(lines []string) error {
 		var lane buffer.Lane
 		var a, b uint64
 		switch {
-		case ln == "R":
+		case ln == "R", ln == "c", ln == "C":
 		case scan(ln, "A %d %d %d", &lane, &a, &b):
 			k := crashKey{lane, a}
 			if old, ok := s.appended[k]; ok && old != b {

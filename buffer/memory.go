@@ -1,6 +1,11 @@
 package buffer
 
-import "sync"
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sync"
+)
 
 // Memory is an Outbox that keeps everything in memory. It is the reference
 // model for the conformance suite and the simulation test, and a stand-in
@@ -18,6 +23,7 @@ type Memory struct {
 
 type memLane struct {
 	recs    []Record // seq order
+	sizes   []int64  // stored size of each of recs
 	bytes   int64
 	next    uint64
 	dropped uint64
@@ -39,11 +45,10 @@ func (m *Memory) Append(recs []Record) ([]Record, error) {
 	if len(recs) == 0 {
 		return nil, m.alive()
 	}
-	need, err := m.opts.check(recs)
+	recs, st, need, err := m.opts.prepare(recs)
 	if err != nil {
 		return nil, err
 	}
-	recs = m.opts.stamp(recs)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -53,7 +58,7 @@ func (m *Memory) Append(recs []Record) ([]Record, error) {
 		return nil, err
 	}
 	for i := range recs {
-		recs[i], _ = m.put(recs[i])
+		recs[i], _ = m.put(recs[i], st[i])
 	}
 	signal(m.notify)
 	return cloneRecords(recs), nil
@@ -68,17 +73,37 @@ func (m *Memory) Begin(max int) ([]Record, error) {
 	}
 	var out []Record
 	for _, l := range Lanes {
-		for _, r := range m.lanes[l].recs {
-			if len(out) >= max {
-				return out, nil
-			}
-			if !m.flight.isOut(l, r.Seq) {
-				m.flight.take(l, r.Seq)
-				out = append(out, cloneRecord(r))
-			}
-		}
+		out = m.pending(out, max, Span{Lane: l})
 	}
 	return out, nil
+}
+
+// BeginSpan hands out up to max of the oldest records of a span.
+func (m *Memory) BeginSpan(max int, s Span) ([]Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if s.Lane >= numLanes {
+		return nil, fmt.Errorf("buffer: lane %d: %w", s.Lane, ErrBadLane)
+	}
+	return m.pending(nil, max, s), nil
+}
+
+func (m *Memory) pending(out []Record, max int, s Span) []Record {
+	recs := m.lanes[s.Lane].recs
+	i, _ := slices.BinarySearchFunc(recs, s.From, func(r Record, q uint64) int { return cmp.Compare(r.Seq, q) })
+	for _, r := range recs[i:] {
+		if len(out) >= max || !s.has(r.Seq) {
+			return out
+		}
+		if !m.flight.isOut(s.Lane, r.Seq) {
+			m.flight.take(s.Lane, r.Seq)
+			out = append(out, cloneRecord(r))
+		}
+	}
+	return out
 }
 
 // Ack deletes in-flight records; records the budget already evicted are
@@ -111,21 +136,21 @@ func (m *Memory) Ack(recs []Record) error {
 // remove deletes the records of lane l whose seq is in drop, in one pass.
 func (m *Memory) remove(l Lane, drop map[uint64]bool) {
 	ml := &m.lanes[l]
-	kept := ml.recs[:0]
-	for _, r := range ml.recs {
+	kept, sizes := ml.recs[:0], ml.sizes[:0]
+	for i, r := range ml.recs {
 		if drop[r.Seq] {
-			m.uncharge(ml, len(r.Payload))
+			m.uncharge(ml, ml.sizes[i])
 			continue
 		}
-		kept = append(kept, r)
+		kept, sizes = append(kept, r), append(sizes, ml.sizes[i])
 	}
 	clear(ml.recs[len(kept):])
-	ml.recs = kept
+	ml.recs, ml.sizes = kept, sizes
 }
 
-func (m *Memory) uncharge(ml *memLane, n int) {
-	ml.bytes -= int64(n)
-	m.total -= cost(n)
+func (m *Memory) uncharge(ml *memLane, n int64) {
+	ml.bytes -= n
+	m.total -= cost(int(n))
 }
 
 // Nack returns records to pending; unknown ones are ignored.
@@ -192,27 +217,27 @@ func (m *Memory) oldest(l Lane) (uint64, int64, bool, error) {
 	if len(m.lanes[l].recs) == 0 {
 		return 0, 0, false, nil
 	}
-	r := m.lanes[l].recs[0]
-	return r.Seq, int64(len(r.Payload)), true, nil
+	return m.lanes[l].recs[0].Seq, m.lanes[l].sizes[0], true, nil
 }
 
 func (m *Memory) evict(l Lane, seq uint64, size int64) error {
 	ml := &m.lanes[l]
 	ml.recs[0] = Record{}
-	ml.recs = ml.recs[1:]
-	m.uncharge(ml, int(size))
+	ml.recs, ml.sizes = ml.recs[1:], ml.sizes[1:]
+	m.uncharge(ml, size)
 	ml.dropped++
 	m.flight.evicted(l, seq)
 	return nil
 }
 
-func (m *Memory) put(r Record) (Record, error) {
+func (m *Memory) put(r Record, s stored) (Record, error) {
 	ml := &m.lanes[r.Lane]
 	r.Seq = ml.next
 	ml.next++
 	ml.recs = append(ml.recs, r)
-	ml.bytes += int64(len(r.Payload))
-	m.total += cost(len(r.Payload))
+	ml.sizes = append(ml.sizes, int64(len(s.body)))
+	ml.bytes += int64(len(s.body))
+	m.total += cost(len(s.body))
 	return r, nil
 }
 

@@ -23,6 +23,12 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.CompactMinSize == 0 {
+		o.CompactMinSize = max(8<<20, o.MaxBytes/16)
+	}
+	if o.CompactInterval == 0 {
+		o.CompactInterval = 10 * time.Minute
+	}
 	return o
 }
 
@@ -37,8 +43,9 @@ func (o Options) gapPayload(g Gap) []byte {
 }
 
 // gapRecord is the event that tells the platform what the budget dropped.
-func (o Options) gapRecord(g Gap) Record {
-	return Record{Lane: LaneEvent, Boot: o.Boot, Created: millis(o.Now()), Payload: o.gapPayload(g)}
+func (o Options) gapRecord(g Gap) (Record, stored) {
+	r := Record{Lane: LaneEvent, Boot: o.Boot, Created: millis(o.Now()), Payload: o.gapPayload(g)}
+	return r, compress(r.Payload, o.Compress)
 }
 
 // maxGapCost bounds the cost of any gap record, so Append can refuse a
@@ -49,15 +56,31 @@ func (o Options) maxGapCost() int64 {
 	return cost(len(o.gapPayload(g)))
 }
 
-// check validates a batch before it is queued: known lanes, and a total
-// that fits the budget (with room for one gap record).
-func (o Options) check(recs []Record) (need int64, err error) {
+// prepare validates a batch before it is queued (known lanes, a total
+// that fits the budget with room for one gap record), stamps it and makes
+// the stored form of each payload. It runs on the caller's goroutine, so
+// concurrent Appends compress in parallel.
+func (o Options) prepare(recs []Record) ([]Record, []stored, int64, error) {
 	for _, r := range recs {
 		if r.Lane >= numLanes {
-			return 0, fmt.Errorf("buffer: lane %d: %w", r.Lane, ErrBadLane)
+			return nil, nil, 0, fmt.Errorf("buffer: lane %d: %w", r.Lane, ErrBadLane)
 		}
-		need += cost(len(r.Payload))
 	}
+	recs = o.stamp(recs)
+	st := make([]stored, len(recs))
+	for i, r := range recs {
+		st[i] = compress(r.Payload, o.Compress)
+	}
+	need, err := o.check(st)
+	return recs, st, need, err
+}
+
+// check sums what a batch charges and refuses one that cannot fit.
+func (o Options) check(st []stored) (need int64, err error) {
+	for _, s := range st {
+		need += cost(len(s.body))
+	}
+	recs := st
 	if o.MaxBytes > 0 && need+o.maxGapCost() > o.MaxBytes {
 		return 0, fmt.Errorf("buffer: batch of %d records needs %d bytes, budget %d: %w", len(recs), need, o.MaxBytes, ErrTooBig)
 	}

@@ -2,6 +2,7 @@ package buffer
 
 import (
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -13,8 +14,10 @@ const maxGroup = 256
 // request is one Append or Ack waiting for the writer.
 type request struct {
 	appends []Record
+	stored  []stored // stored form of each of appends
 	need    int64
 	acks    []Record
+	compact bool // a Compact call: runs alone, after the batch it came in
 	reply   chan result
 
 	out []Record // appends with seqs, set inside the transaction
@@ -30,7 +33,23 @@ type result struct {
 func (b *Bolt) run() {
 	defer close(b.done)
 	for r := range b.reqs {
-		b.commit(b.gather(r))
+		var batch, compacts []*request
+		for _, q := range b.gather(r) {
+			if q.compact {
+				compacts = append(compacts, q)
+			} else {
+				batch = append(batch, q)
+			}
+		}
+		if len(batch) > 0 {
+			b.commit(batch)
+		}
+		for _, q := range compacts {
+			q.reply <- result{err: b.compact()}
+		}
+		if len(compacts) == 0 && b.wantCompact() {
+			b.compact() // a failure leaves the old file in use; Stats shows the size
+		}
 	}
 }
 
@@ -71,6 +90,9 @@ func (b *Bolt) commit(batch []*request) {
 // try commits a batch and, only once the commit is durable, publishes the
 // new counters and answers every caller.
 func (b *Bolt) try(batch []*request) error {
+	if b.broken != nil {
+		return b.broken
+	}
 	var t *txn
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		t = b.newTxn(tx)
@@ -100,7 +122,7 @@ func (b *Bolt) try(batch []*request) error {
 func (b *Bolt) publish(t *txn, batch []*request) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.state = t.st
+	b.state, b.retained = t.st, t.rt
 	b.size = t.size
 	for _, e := range t.evicted {
 		b.flight.evicted(e.lane, e.seq)
@@ -116,7 +138,9 @@ type txn struct {
 	tx      *bolt.Tx
 	opts    *Options
 	buckets [numLanes]*bolt.Bucket
+	keep    [numLanes]*bolt.Bucket // retained records
 	st      [numLanes]laneState
+	rt      [numLanes]laneState
 	evicted []laneSeq
 	size    int64
 }
@@ -128,10 +152,11 @@ type laneSeq struct {
 
 func (b *Bolt) newTxn(tx *bolt.Tx) *txn {
 	b.mu.Lock()
-	t := &txn{tx: tx, opts: &b.opts, st: b.state}
+	t := &txn{tx: tx, opts: &b.opts, st: b.state, rt: b.retained}
 	b.mu.Unlock()
 	for _, l := range Lanes {
 		t.buckets[l] = tx.Bucket(laneBucket(l))
+		t.keep[l] = tx.Bucket(retainBucket(l))
 	}
 	return t
 }
@@ -145,32 +170,44 @@ func (t *txn) apply(r *request) error {
 	if len(r.appends) == 0 {
 		return nil
 	}
+	if err := t.dropRetained(r.need); err != nil {
+		return err
+	}
 	if err := makeRoom(t, t.opts, r.need); err != nil {
 		return err
 	}
 	r.out = make([]Record, len(r.appends))
 	for i, rec := range r.appends {
 		var err error
-		if r.out[i], err = t.put(rec); err != nil {
+		if r.out[i], err = t.put(rec, r.stored[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ack deletes a record if it is still there; the budget may have taken it.
+// ack deletes a record if it is still there (the budget may have taken
+// it), or moves it to retention.
 func (t *txn) ack(r Record) error {
 	k := encodeKey(r.Seq)
 	v := t.buckets[r.Lane].Get(k)
 	if v == nil {
 		return nil
 	}
-	n, err := payloadLen(v)
+	n, err := storedLen(v)
 	if err != nil {
 		return err
 	}
 	t.st[r.Lane].depth--
 	t.st[r.Lane].bytes -= n
+	if t.opts.Retain > 0 {
+		rt := &t.rt[r.Lane]
+		rt.depth++
+		rt.bytes += n
+		if err := t.keep[r.Lane].Put(k, clone(v)); err != nil {
+			return err
+		}
+	}
 	return t.buckets[r.Lane].Delete(k)
 }
 
@@ -181,7 +218,14 @@ func (t *txn) finish() error {
 		if err := meta.Put(nextKey(l), encodeKey(t.st[l].next)); err != nil {
 			return err
 		}
-		if err := t.refreshOldest(l); err != nil {
+		if err := t.expire(l); err != nil {
+			return err
+		}
+		var err error
+		if t.st[l].oldest, err = firstCreated(t.buckets[l]); err != nil {
+			return err
+		}
+		if t.rt[l].oldest, err = firstCreated(t.keep[l]); err != nil {
 			return err
 		}
 	}
@@ -189,23 +233,22 @@ func (t *txn) finish() error {
 	return nil
 }
 
-func (t *txn) refreshOldest(l Lane) error {
-	t.st[l].oldest = timeZero
-	k, v := t.buckets[l].Cursor().First()
+func firstCreated(bk *bolt.Bucket) (time.Time, error) {
+	k, v := bk.Cursor().First()
 	if k == nil {
-		return nil
+		return timeZero, nil
 	}
-	_, created, _, err := decodeValue(v)
-	t.st[l].oldest = created
-	return err
+	d, err := decodeValue(v)
+	return d.created, err
 }
 
 // laneStore for makeRoom.
 
 func (t *txn) used() int64 {
 	var n int64
-	for _, st := range t.st {
-		n += st.bytes + int64(st.depth)*RecordOverhead
+	for l := range t.st {
+		n += t.st[l].bytes + int64(t.st[l].depth)*RecordOverhead
+		n += t.rt[l].bytes + int64(t.rt[l].depth)*RecordOverhead
 	}
 	return n
 }
@@ -219,7 +262,7 @@ func (t *txn) oldest(l Lane) (uint64, int64, bool, error) {
 	if err != nil {
 		return 0, 0, false, err
 	}
-	n, err := payloadLen(v)
+	n, err := storedLen(v)
 	return seq, n, err == nil, err
 }
 
@@ -231,11 +274,11 @@ func (t *txn) evict(l Lane, seq uint64, size int64) error {
 	return t.buckets[l].Delete(encodeKey(seq))
 }
 
-func (t *txn) put(r Record) (Record, error) {
+func (t *txn) put(r Record, s stored) (Record, error) {
 	st := &t.st[r.Lane]
 	r.Seq = st.next
 	st.next++
 	st.depth++
-	st.bytes += int64(len(r.Payload))
-	return r, t.buckets[r.Lane].Put(encodeKey(r.Seq), encodeValue(r))
+	st.bytes += int64(len(s.body))
+	return r, t.buckets[r.Lane].Put(encodeKey(r.Seq), encodeValue(r, s))
 }

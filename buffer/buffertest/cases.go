@@ -188,7 +188,7 @@ func testEventsEvictedAlone(s *suite) {
 }
 
 func testTooBig(s *suite) {
-	_, err := s.ob.Append([]buffer.Record{{Lane: data, Payload: make([]byte, Budget)}})
+	_, err := s.ob.Append([]buffer.Record{{Lane: data, Payload: Payload(0, Budget)}})
 	s.wantErr("one record over budget", err, buffer.ErrTooBig)
 	_, err = s.ob.Append([]buffer.Record{{Lane: 7}})
 	s.wantErr("bad lane", err, buffer.ErrBadLane)
@@ -316,7 +316,7 @@ func consume(ob buffer.Outbox, n int) error {
 
 func testStats(s *suite) {
 	old := Epoch.Add(-time.Minute)
-	s.ob.Append([]buffer.Record{{Lane: data, Created: old, Payload: make([]byte, 100)}})
+	s.ob.Append([]buffer.Record{{Lane: data, Created: old, Payload: Payload(0, 100)}})
 	s.append(data, 2, 50)
 	s.append(ev, 1, 7)
 	s.begin(2)
@@ -371,4 +371,41 @@ func testClosed(s *suite) {
 	s.wantErr("Begin", err, buffer.ErrClosed)
 	s.wantErr("Ack", s.ob.Ack(out), buffer.ErrClosed)
 	s.wantErr("Close", s.ob.Close(), buffer.ErrClosed)
+}
+
+// testSpan: the forwarder's live-first drain. Records from a mark on are
+// "live", those before it "backlog"; each span is oldest first, skips what
+// is in flight and stays within its lane and range.
+func testSpan(s *suite) {
+	s.append(data, 5, 10)
+	s.append(ev, 2, 10)
+	mark := s.ob.Stats().Lanes[data].NextSeq // 6
+	s.append(data, 3, 10)
+	s.wantKeys("live", s.span(2, buffer.Span{Lane: data, From: mark}), seqs(data, 6, 7))
+	s.wantKeys("backlog", s.span(2, buffer.Span{Lane: data, To: mark}), seqs(data, 1, 2))
+	s.wantKeys("live rest", s.span(10, buffer.Span{Lane: data, From: mark}), seqs(data, 8))
+	s.wantKeys("backlog middle", s.span(10, buffer.Span{Lane: data, From: 2, To: 5}), seqs(data, 3, 4))
+	s.wantKeys("events", s.span(10, buffer.Span{Lane: ev}), seqs(ev, 1, 2))
+	s.wantKeys("Begin takes the rest", s.begin(10), seqs(data, 5))
+	s.wantKeys("nothing left", s.span(10, buffer.Span{Lane: data}))
+	if got, err := s.ob.BeginSpan(0, buffer.Span{Lane: data}); err != nil || len(got) != 0 {
+		s.t.Errorf("BeginSpan(0) = %v, %v; want nothing", got, err)
+	}
+}
+
+func testSpanNack(s *suite) {
+	s.append(data, 4, 10)
+	out := s.span(10, buffer.Span{Lane: data, To: 3})
+	s.wantKeys("backlog", out, seqs(data, 1, 2))
+	s.ob.Nack(out[1:])
+	s.wantKeys("after Nack", s.span(10, buffer.Span{Lane: data}), seqs(data, 2, 3, 4))
+	s.ack(out[:1])
+	if st := s.ob.Stats().Lanes[data]; st.Depth != 3 || st.Inflight != 3 {
+		s.t.Errorf("stats: %+v", st)
+	}
+}
+
+func testSpanBadLane(s *suite) {
+	_, err := s.ob.BeginSpan(1, buffer.Span{Lane: 7})
+	s.wantErr("BeginSpan on lane 7", err, buffer.ErrBadLane)
 }

@@ -54,6 +54,9 @@ func Run(t *testing.T, open func(t *testing.T, dir string) buffer.Outbox, reopen
 		{"Stats", false, testStats},
 		{"Notify", false, testNotify},
 		{"Closed", false, testClosed},
+		{"SpanLiveAndBacklog", false, testSpan},
+		{"SpanNack", false, testSpanNack},
+		{"SpanBadLane", false, testSpanBadLane},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,6 +98,15 @@ func (s *suite) begin(max int) []buffer.Record {
 	out, err := s.ob.Begin(max)
 	if err != nil {
 		s.t.Fatalf("Begin(%d): %v", max, err)
+	}
+	return out
+}
+
+func (s *suite) span(max int, sp buffer.Span) []buffer.Record {
+	s.t.Helper()
+	out, err := s.ob.BeginSpan(max, sp)
+	if err != nil {
+		s.t.Fatalf("BeginSpan(%d, %+v): %v", max, sp, err)
 	}
 	return out
 }
