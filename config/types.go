@@ -89,6 +89,9 @@ type Buffer struct {
 	// FlushInterval bounds how long samples wait to be batched into one
 	// data record.
 	FlushInterval Duration `yaml:"flush_interval"`
+	// Retain keeps acknowledged records for audit this long ("30d"),
+	// within max_bytes; 0 (default) deletes them once delivered.
+	Retain Duration `yaml:"retain"`
 }
 
 type HTTP struct {
@@ -114,6 +117,9 @@ type Device struct {
 	// MaxGap is how many unused registers (or bits) a read may bridge to
 	// merge two neighbouring points into one request.
 	MaxGap int `yaml:"max_gap"`
+	// BackoffMax caps the back-off of a Modbus unit that stopped
+	// answering (default 5m); see docs/modbus.md.
+	BackoffMax Duration `yaml:"backoff_max"`
 	// Deadband and MaxInterval are the device-wide report-by-exception
 	// defaults; points may override them.
 	Deadband    float64  `yaml:"deadband"`

@@ -97,6 +97,9 @@ func (v *checker) modbus(p string, d *Device) {
 	v.positive(p+".interval", d.Interval)
 	v.positive(p+".timeout", d.Timeout)
 	v.intRange(p+".max_gap", d.MaxGap, 0, 124, " (a read spans at most 125 registers)")
+	if d.BackoffMax < 0 {
+		v.errorf(p+".backoff_max", "must not be negative")
+	}
 }
 
 func (v *checker) unitID(path string, id int, transport string) {

@@ -61,6 +61,9 @@ func (c *tcpConn) read(ctx context.Context, r *request) ([]byte, error) {
 		return nil, err
 	}
 	c.handler.SlaveId = r.unit
+	if r.timeout > 0 {
+		c.t.timeout = r.timeout
+	}
 	c.t.ctx = ctx
 	defer func() { c.t.ctx = nil }()
 	data, err := readTable(c.client, r)

@@ -13,18 +13,61 @@ import (
 // Driver opens Modbus sources. The zero value is ready.
 type Driver struct{}
 
-// Open builds one Source per device, validating transports and points and
-// planning the reads. It does no I/O.
+// Open builds one Bus per connection: devices with the same transport and
+// address share it. It validates transports and points and plans the
+// reads; it does no I/O.
 func (Driver) Open(devices []config.Device, env drivers.Env) ([]drivers.Source, error) {
-	out := make([]drivers.Source, 0, len(devices))
+	var out []drivers.Source
+	byKey := map[string][]config.Device{}
+	var keys []string
 	for _, d := range devices {
+		k := busKey(d)
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], d)
+	}
+	for _, k := range keys {
+		b, err := NewBus(byKey[k], env)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func busKey(d config.Device) string {
+	t := d.Transport
+	if t == "" {
+		t = "tcp"
+	}
+	return t + " " + d.Address
+}
+
+// NewBus builds the Bus for devices that share one connection, without
+// connecting. Devices on one serial line must agree on its settings.
+func NewBus(devs []config.Device, env drivers.Env) (*Bus, error) {
+	if len(devs) == 0 {
+		return nil, fmt.Errorf("%w: a bus without devices", ErrConfig)
+	}
+	b := &Bus{name: busKey(devs[0]), clock: env.Clock, log: env.Log, backoffMax: DefaultBackoffMax}
+	for _, d := range devs {
+		if d.Transport == "rtu" && d.Serial != devs[0].Serial {
+			return nil, fmt.Errorf("%w: %s: serial settings differ from %s on the same line %s", ErrConfig, d.ID, devs[0].ID, d.Address)
+		}
 		s, err := New(d, env)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		if d.BackoffMax > 0 {
+			b.backoffMax = d.BackoffMax.D()
+		}
+		b.units = append(b.units, &busUnit{src: s})
 	}
-	return out, nil
+	first := b.units[0].src
+	b.newConn, b.clock, b.log = first.newConn, first.clock, first.log
+	return b, nil
 }
 
 // Defaults applied when the config leaves a field zero.
@@ -61,7 +104,10 @@ func New(d config.Device, env drivers.Env) (*Source, error) {
 	}
 	s.reqs = plan(s.points, maxGap)
 	timeout := orDefault(d.Timeout.D(), DefaultTimeout)
-	s.newConn = func() conn { return newTCPConn(d.Address, timeout) }
+	for i := range s.reqs {
+		s.reqs[i].timeout = timeout
+	}
+	s.newConn = connFor(d, timeout)
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
@@ -71,11 +117,20 @@ func New(d config.Device, env drivers.Env) (*Source, error) {
 	return s, nil
 }
 
+// connFor returns the connection constructor for d's transport.
+func connFor(d config.Device, timeout time.Duration) func() conn {
+	switch d.Transport {
+	case "rtu":
+		return func() conn { return newRTUConn(dialSerial(d.Address, d.Serial), timeout, charTime(d.Serial), false) }
+	case "rtu-over-tcp":
+		return func() conn { return newRTUConn(dialTCP(d.Address, timeout), timeout, 0, true) }
+	}
+	return func() conn { return newTCPConn(d.Address, timeout) }
+}
+
 func checkTransport(d config.Device) error {
 	switch d.Transport {
-	case "", "tcp":
-	case "rtu", "rtu-over-tcp":
-		return fmt.Errorf("%w: %s: transport %s", ErrNotSupported, d.ID, d.Transport)
+	case "", "tcp", "rtu", "rtu-over-tcp":
 	default:
 		return fmt.Errorf("%w: %s: unknown transport %q", ErrConfig, d.ID, d.Transport)
 	}

@@ -22,6 +22,9 @@ var (
 	ErrCanceled = errors.New("modbus: canceled")
 	// ErrNotSupported: a configured transport this build cannot speak yet.
 	ErrNotSupported = errors.New("modbus: not supported yet")
+	// ErrBackedOff: the unit is not asked until its back-off ends; the
+	// scan reports the failure that started it when known.
+	ErrBackedOff = errors.New("modbus: backing off after a failure")
 	// ErrConfig: a device or point Open cannot read as configured.
 	ErrConfig = errors.New("modbus: invalid config")
 )

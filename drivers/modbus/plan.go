@@ -3,6 +3,7 @@ package modbus
 import (
 	"cmp"
 	"slices"
+	"time"
 )
 
 // request is one read: a contiguous span of one table of one unit, and the
@@ -13,6 +14,8 @@ type request struct {
 	addr  uint16
 	qty   uint16 // registers, or bits in a bit table
 	slots []slot
+	// timeout is the device's reply timeout (0: the connection's).
+	timeout time.Duration
 }
 
 // slot is a point served by a request: its index in the device's points and

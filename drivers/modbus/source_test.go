@@ -367,8 +367,8 @@ func TestOpen(t *testing.T) {
 		want error
 	}{
 		{config.Device{ID: "d", Address: "x:502"}, nil},
-		{config.Device{ID: "d", Transport: "rtu", Address: "/dev/ttyS0"}, ErrNotSupported},
-		{config.Device{ID: "d", Transport: "rtu-over-tcp", Address: "x:502"}, ErrNotSupported},
+		{config.Device{ID: "d", Transport: "rtu", Address: "/dev/ttyS0"}, nil},
+		{config.Device{ID: "d", Transport: "rtu-over-tcp", Address: "x:502"}, nil},
 		{config.Device{ID: "d", Transport: "udp", Address: "x:502"}, ErrConfig},
 		{config.Device{ID: "d"}, ErrConfig},
 		{config.Device{ID: "d", Address: "x:502", Points: []config.Point{{ID: "p", Type: "float16"}}}, ErrConfig},
@@ -379,4 +379,16 @@ func TestOpen(t *testing.T) {
 		}
 	}
 	var _ drivers.Driver = Driver{}
+	// Devices on one line share one Source (one owner of the bus).
+	line := func(id string, unit int, baud int) config.Device {
+		return config.Device{ID: id, Transport: "rtu", Address: "/dev/ttyS1", UnitID: unit, Serial: config.Serial{Baud: baud}}
+	}
+	srcs, err := Driver{}.Open([]config.Device{line("a", 1, 9600), line("b", 2, 9600),
+		{ID: "c", Address: "x:502"}}, env)
+	if err != nil || len(srcs) != 2 {
+		t.Errorf("two devices on one line and one TCP device: %d sources, %v; want 2", len(srcs), err)
+	}
+	if _, err := (Driver{}).Open([]config.Device{line("a", 1, 9600), line("b", 2, 19200)}, env); !errors.Is(err, ErrConfig) {
+		t.Errorf("two baud rates on one line: %v, want ErrConfig", err)
+	}
 }
