@@ -1,6 +1,26 @@
 // Package modbus is Canary's Modbus driver: it polls configured points of
-// Modbus TCP devices (RTU and RTU-over-TCP are planned; Open refuses them
-// with ErrNotSupported) and emits one drivers.Scan per device poll.
+// Modbus TCP, RTU (serial, goburrow/serial) and RTU-over-TCP devices and
+// emits one drivers.Scan per device poll.
+//
+// # Buses
+//
+// Driver.Open groups devices by transport and address into one Bus each:
+// one goroutine owns the line (or socket) and serialises every request on
+// it. Each device keeps its own schedule; a device with a comm failure is
+// backed off alone (interval × 2^failures, capped by backoff_max, default
+// 5m) and reported Bad/comm at its interval without bus traffic until the
+// back-off ends and its next poll probes it. Busy/acknowledge exceptions
+// do not back off. See docs/modbus.md.
+//
+// # RTU framing
+//
+// The RTU transporter is ours (goburrow supplies client and packager). It
+// keeps 3.5 characters of silence before each request, frames replies by
+// length, and drops every frame that does not answer the request in
+// flight: wrong unit, function, byte count or CRC. After a timeout a TCP
+// link is closed; a serial line is flushed for half a timeout. A timed-out
+// unit is not asked again before its back-off ends, so a late reply can
+// never carry the unit id of a later request.
 //
 // # Contract
 //

@@ -1,9 +1,12 @@
 package modbus
 
 import (
+	"context"
 	"encoding/binary"
+	"io"
 	"math"
 	"testing"
+	"time"
 
 	"canary/config"
 	"canary/drivers"
@@ -93,3 +96,55 @@ func FuzzCheckReply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRTUReply: any bytes on the line, ahead of or instead of a reply,
+// never panic the RTU reader, and whatever it returns answers the request:
+// same unit, the request's function (or its exception), the byte count
+// asked for and a valid CRC.
+func FuzzRTUReply(f *testing.F) {
+	f.Add([]byte{1, 3, 2, 0, 42}, uint8(1), uint16(1), true)
+	f.Add([]byte{2, 3, 2, 0, 7, 1, 0x83, 2}, uint8(1), uint16(1), false)
+	f.Fuzz(func(t *testing.T, line []byte, unit uint8, qty uint16, crcIt bool) {
+		qty = 1 + qty%125
+		if crcIt && len(line) >= 2 {
+			line = rtuFrame(line...)
+		}
+		l := &fakeLink{}
+		for len(line) > 0 { // arbitrary chunking
+			n := min(len(line), 1+int(line[0])%7)
+			l.chunks = append(l.chunks, line[:n])
+			line = line[n:]
+		}
+		c := newRTUConn(func(context.Context) (link, error) { return l, nil }, time.Second, 0, false)
+		data, err := c.read(context.Background(), &request{unit: unit, table: tHolding, qty: qty})
+		if err == nil && len(data) != 2*int(qty) {
+			t.Fatalf("accepted %d data bytes for %d registers", len(data), qty)
+		}
+	})
+}
+
+// FuzzMBAPReply: any bytes from a Modbus TCP peer never panic the reader,
+// and a frame it returns has a length its header allows.
+func FuzzMBAPReply(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 0, 0, 5, 1, 3, 2, 0, 42})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		rw := &fakeRW{in: in}
+		frame, err := exchange(rw, []byte{0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1})
+		if err == nil && (len(frame) < 8 || len(frame) > mbapMax) {
+			t.Fatalf("frame of %d bytes accepted", len(frame))
+		}
+	})
+}
+
+type fakeRW struct{ in []byte }
+
+func (r *fakeRW) Read(b []byte) (int, error) {
+	if len(r.in) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, r.in)
+	r.in = r.in[n:]
+	return n, nil
+}
+
+func (r *fakeRW) Write(b []byte) (int, error) { return len(b), nil }
