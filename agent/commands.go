@@ -58,8 +58,8 @@ func newCommander(a *Agent) *commander {
 func (c *commander) observe(cmd, reason string) {
 	c.a.m.met.command(cmd, reason)
 	if reason != "" {
-		c.a.m.lastRefusal.Store(time.Now().UnixNano())
-		c.a.m.evaluate()
+		c.a.m.lastRefusal.Store(c.a.clock.Now().UnixNano())
+		c.a.m.refusalWarning() // cheap: this may run on the sink's goroutine
 	}
 }
 

@@ -32,7 +32,6 @@ type mgmt struct {
 
 	lastRefusal atomic.Int64 // Unix ns
 	publishing  atomic.Bool
-	announced   bool // the rollback this agent replaced was reported
 }
 
 func newMgmt(a *Agent) *mgmt {
@@ -114,9 +113,12 @@ func (m *mgmt) evaluate() {
 	h.ClearPrefix(WarnDeviceOffline, keep)
 	m.evalOutbox()
 	m.evalBypasses()
-	recent := now.UnixNano()-m.lastRefusal.Load() < int64(refusalsShownFor)
-	h.SetIf(m.lastRefusal.Load() != 0 && recent, WarnCommandsRejected, SevWarning,
-		fmt.Sprintf("%d command(s) refused; last within %s", m.met.refusedTotal(), refusalsShownFor))
+	last := m.lastRefusal.Load()
+	if last != 0 && now.UnixNano()-last < int64(refusalsShownFor) {
+		m.refusalWarning()
+	} else {
+		h.Clear(WarnCommandsRejected)
+	}
 	m.clk.evaluate(m)
 }
 
@@ -143,6 +145,11 @@ func (m *mgmt) evalBypasses() {
 		}
 	}
 	m.health.ClearPrefix(WarnBypassOverdue, keep)
+}
+
+func (m *mgmt) refusalWarning() {
+	m.health.Set(WarnCommandsRejected, SevWarning,
+		fmt.Sprintf("%d command(s) refused; the last less than %s ago", m.met.refusedTotal(), refusalsShownFor))
 }
 
 // warnings evaluates and lists the warnings, for status and /healthz.

@@ -30,8 +30,9 @@ type Runner struct {
 
 	reqs chan request
 
-	mu     sync.Mutex
-	status ConfigStatus
+	mu        sync.Mutex
+	status    ConfigStatus
+	announced bool // the last rollback was reported by an agent
 }
 
 // ConfigStatus is the config's story in status: what runs and whether a
@@ -180,7 +181,17 @@ func (r *Runner) rollback(t *trial, reason string) *config.Config {
 func (r *Runner) setStatus(s ConfigStatus) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.status = s
+	r.status, r.announced = s, false
+}
+
+// firstReport reports whether the current rollback is reported for the
+// first time (the event is sent once; the warning by every agent).
+func (r *Runner) firstReport() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first := !r.announced
+	r.announced = true
+	return first
 }
 
 func (r *Runner) configStatus() ConfigStatus {
@@ -202,13 +213,14 @@ func (a *Agent) configStatus() *ConfigStatus {
 // config: the event and the warning say what happened.
 func (a *Agent) announceRollback() {
 	cs := a.configStatus()
-	if cs == nil || cs.State != "rolled_back" || a.m.announced {
+	if cs == nil || cs.State != "rolled_back" {
 		return
 	}
-	a.m.announced = true
 	msg := fmt.Sprintf("config %s rolled back to %s: %s", shortHash(cs.RejectedCfg), shortHash(cs.Hash), cs.Reason)
 	a.m.health.Set(WarnConfigRolledBack, SevWarning, msg)
-	a.event(wire.Event{Type: wire.TypeAgent, State: "config_rolled_back", Version: a.opts.Version, Detail: msg})
+	if a.m.run.r.firstReport() {
+		a.event(wire.Event{Type: wire.TypeAgent, State: "config_rolled_back", Version: a.opts.Version, Detail: msg})
+	}
 }
 
 // alive reports whether the agent's main loops made progress recently:
