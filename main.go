@@ -8,6 +8,7 @@ import (
 
 	"canary/agent"
 	"canary/agent/command"
+	"canary/buffer/bufcli"
 	"canary/config"
 	"canary/drivers"
 	"canary/drivers/gpio"
@@ -62,6 +63,8 @@ func wiring() agent.Wiring {
 		cmds["command "+name] = agent.Command{Summary: c.Summary, Run: c.Run}
 	}
 	cmds["probe opcua"] = agent.Command{Summary: opcua.ProbeSummary, Run: opcua.Probe}
+	cmds["buffer inspect"] = agent.Command{Summary: bufcli.InspectSummary, Run: bufcli.Inspect}
+	cmds["buffer export"] = agent.Command{Summary: bufcli.ExportSummary, Run: bufcli.Export}
 	return agent.Wiring{
 		Options:  opts,
 		Demo:     sim.Demo(opts),

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -59,7 +57,8 @@ type Agent struct {
 	fwd     *forwarder
 	m       *mgmt // health, metrics, clock sanity, commands
 
-	appendErrs   uint64
+	out          *outboxGuard  // appends go through it: survives a failing disk
+	outboxReset  string        // why the outbox was reset at open; "" if it was not
 	superviseMin time.Duration // first restart delay of a failed source
 }
 
@@ -87,6 +86,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if err := a.openOutbox(); err != nil {
 		return nil, err
 	}
+	a.out = a.newGuard()
 	topics := wire.NewTopics(cfg.Platform.MQTT.TopicPrefix, cfg.Site.ID, cfg.Site.Gateway)
 	will := &drivers.Message{Topic: topics.Status, Payload: willPayload(cfg.Site.ID, cfg.Site.Gateway, a.boot), Retained: true}
 	sink, err := opts.NewSink(cfg.Platform.MQTT, will, a.log)
@@ -103,29 +103,11 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	}
 	m := cfg.Platform.MQTT
 	a.fwd = &forwarder{sink: sink, box: a.box, framer: wire.NewFramer(cfg.Site.ID, cfg.Site.Gateway),
-		topics: topics, clock: a.clock, log: a.log, window: max(m.MaxInflight, 1),
+		topics: topics, clock: a.clock, log: a.log, window: max(m.MaxInflight, 1), rate: float64(cfg.Buffer.BackfillRate),
 		retry:  backoff{min: max(m.ReconnectMin.D(), 10*time.Millisecond), max: max(m.ReconnectMax.D(), m.ReconnectMin.D(), 10*time.Millisecond)},
 		status: a.statusJSON, onReady: a.onUplinkReady}
 	a.m.cmd = newCommander(a)
 	return a, nil
-}
-
-func (a *Agent) openOutbox() error {
-	if a.opts.Outbox != nil {
-		a.box = a.opts.Outbox
-		return nil
-	}
-	path := a.cfg.Buffer.Path
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return fmt.Errorf("agent: outbox directory: %w", err)
-	}
-	box, err := buffer.OpenBolt(path, buffer.Options{MaxBytes: int64(a.cfg.Buffer.MaxBytes), Boot: a.boot,
-		EncodeGap: a.encodeGap, Now: a.clock.Now})
-	if err != nil {
-		return fmt.Errorf("agent: outbox: %w", err)
-	}
-	a.box = box
-	return nil
 }
 
 // Boot is this process start's id, as carried by every message.
@@ -142,6 +124,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		started.Detail = "config " + shortHash(a.cfg.Hash)
 	}
 	a.event(started)
+	a.announceReset()
 	srcCtx, stopSources := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, src := range a.sources {
@@ -150,6 +133,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); a.watchBypasses(srcCtx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.retryOutbox(srcCtx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.m.start(srcCtx) }()
 	fwdCtx, stopFwd := context.WithCancel(context.Background())
@@ -250,10 +235,19 @@ func (a *Agent) onScan(sc drivers.Scan) {
 	}
 }
 
-func (a *Agent) append(recs []buffer.Record) {
-	if _, err := a.box.Append(recs); err != nil {
-		a.appendErrs++
-		a.log.Error("outbox append failed: records lost", "records", len(recs), "err", err)
+func (a *Agent) append(recs []buffer.Record) { a.out.append(recs) }
+
+// retryOutbox retries a failing outbox even when no scan comes.
+func (a *Agent) retryOutbox(ctx context.Context) {
+	t := a.clock.NewTicker(retryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			a.out.retry()
+		}
 	}
 }
 

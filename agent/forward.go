@@ -27,6 +27,7 @@ type forwarder struct {
 	clock   clock.Clock
 	log     *slog.Logger
 	window  int
+	rate    float64 // backfill: backlog data records per second; <= 0 unlimited
 	retry   backoff
 	status  func(state string) []byte
 	onReady func(ctx context.Context) // after birth: subscriptions
@@ -37,6 +38,7 @@ type forwarder struct {
 	lastErr     string
 	reconnects  atomic.Uint64
 	published   atomic.Uint64
+	backfilled  atomic.Uint64 // backlog records published (resends included)
 	acked       atomic.Uint64
 }
 
@@ -122,31 +124,40 @@ type pending struct {
 	d   drivers.Delivery
 }
 
+// pump publishes live first: every pending event (oldest first), then the
+// data records appended since this connection began, then the data backlog
+// from before it, oldest first, at most rate records per second. Live data
+// therefore waits for at most one window of backlog PUBACKs, however long
+// the outage was.
 func (f *forwarder) pump(ctx context.Context, lost <-chan struct{}, inflight chan pending, space <-chan struct{}) error {
 	heartbeat := f.clock.NewTicker(time.Minute)
 	defer heartbeat.Stop()
+	mark := f.box.Stats().Lanes[buffer.LaneData].NextSeq // live from here on
+	bucket := newTokens(f.rate, f.window, f.clock.Now())
 	var buf []byte
 	for {
+		select { // a busy pump goes round without the select below: notice a loss here
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-lost:
+			return errLost
+		default:
+		}
 		free := cap(inflight) - len(inflight)
+		var refill <-chan time.Time
 		if free > 0 {
-			recs, err := f.box.Begin(free)
+			recs, wait, err := f.next(free, mark, bucket)
 			if err != nil {
 				return err
 			}
 			for _, r := range recs {
-				buf = f.framer.Frame(buf[:0], r.Boot, r.Seq, r.Payload)
-				topic := f.topics.Data
-				if r.Lane == buffer.LaneEvent {
-					topic = f.topics.Event
-				}
-				// paho copies the payload into its packet, but keep ours
-				// immutable anyway: a fresh slice per message.
-				msg := drivers.Message{Topic: topic, Payload: append([]byte(nil), buf...)}
-				inflight <- pending{rec: r, d: f.sink.Publish(ctx, msg)}
-				f.published.Add(1)
+				buf = f.publish(ctx, inflight, r, buf)
 			}
 			if len(recs) == free {
 				continue // there may be more: go round without waiting
+			}
+			if wait > 0 {
+				refill = f.clock.After(wait)
 			}
 		}
 		select {
@@ -158,8 +169,54 @@ func (f *forwarder) pump(ctx context.Context, lost <-chan struct{}, inflight cha
 		case <-heartbeat.C():
 			go f.publishStatus(ctx, "online") //nolint: a lost status is re-sent next minute
 		case <-space:
+		case <-refill:
 		}
 	}
+}
+
+// next takes up to free records in publish order: events, live data,
+// backlog within the rate. wait > 0 says the backlog has more but the rate
+// allows none for that long.
+func (f *forwarder) next(free int, mark uint64, bucket *tokens) (recs []buffer.Record, wait time.Duration, err error) {
+	for _, sp := range []buffer.Span{{Lane: buffer.LaneEvent}, {Lane: buffer.LaneData, From: mark}} {
+		got, err := f.box.BeginSpan(free-len(recs), sp)
+		if err != nil {
+			return nil, 0, err
+		}
+		recs = append(recs, got...)
+	}
+	if len(recs) == free || mark <= 1 {
+		return recs, 0, nil
+	}
+	now := f.clock.Now()
+	n := bucket.take(now, free-len(recs))
+	if n == 0 {
+		return recs, bucket.wait(), nil
+	}
+	got, err := f.box.BeginSpan(n, buffer.Span{Lane: buffer.LaneData, To: mark})
+	if err != nil {
+		return nil, 0, err
+	}
+	bucket.refund(n - len(got))
+	if len(got) == n && len(recs)+n < free {
+		wait = bucket.wait() // more backlog, throttled
+	}
+	f.backfilled.Add(uint64(len(got)))
+	return append(recs, got...), wait, nil
+}
+
+func (f *forwarder) publish(ctx context.Context, inflight chan pending, r buffer.Record, buf []byte) []byte {
+	buf = f.framer.Frame(buf[:0], r.Boot, r.Seq, r.Payload)
+	topic := f.topics.Data
+	if r.Lane == buffer.LaneEvent {
+		topic = f.topics.Event
+	}
+	// paho copies the payload into its packet, but keep ours immutable
+	// anyway: a fresh slice per message.
+	msg := drivers.Message{Topic: topic, Payload: append([]byte(nil), buf...)}
+	inflight <- pending{rec: r, d: f.sink.Publish(ctx, msg)}
+	f.published.Add(1)
+	return buf
 }
 
 // collect resolves deliveries in publish order, acking runs of successes

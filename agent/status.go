@@ -51,6 +51,13 @@ type OutboxStatus struct {
 	Bytes    int64                 `json:"bytes"`
 	MaxBytes int64                 `json:"max_bytes"`
 	Lanes    map[string]LaneStatus `json:"lanes"`
+	// WriteError is why the outbox cannot write now ("" when it can);
+	// meanwhile MemoryQueued events wait in memory and data is dropped.
+	WriteError   string `json:"write_error,omitempty"`
+	MemoryQueued int    `json:"memory_queued"`
+	DroppedDisk  uint64 `json:"dropped_disk"`    // records dropped since start because the outbox could not write
+	Reset        string `json:"reset,omitempty"` // the damaged outbox moved aside at start
+	Retained     int    `json:"retained"`        // acknowledged records kept for audit (buffer.retain)
 }
 
 type LaneStatus struct {
@@ -118,7 +125,9 @@ func activeStatus(conds []Condition) ActiveStatus {
 
 func (a *Agent) outboxStatus(now time.Time) OutboxStatus {
 	s := a.box.Stats()
-	o := OutboxStatus{Bytes: s.Bytes, MaxBytes: s.MaxBytes, Lanes: map[string]LaneStatus{}}
+	o := OutboxStatus{Bytes: s.Bytes, MaxBytes: s.MaxBytes, Lanes: map[string]LaneStatus{},
+		Reset: a.outboxReset, Retained: s.Retained.Records}
+	o.WriteError, o.MemoryQueued, o.DroppedDisk = a.out.condition()
 	for _, l := range buffer.Lanes {
 		ls := s.Lanes[l]
 		lane := LaneStatus{Depth: ls.Depth, Bytes: ls.Bytes, Dropped: ls.Dropped, NextSeq: ls.NextSeq}

@@ -204,6 +204,9 @@ func (v *checker) buffer() {
 	if b.BackfillRate <= 0 {
 		v.errorf("buffer.backfill_rate", "must be more than 0/s, or the backlog is never sent")
 	}
+	if b.Retain < 0 || b.Retain.D() > 400*24*time.Hour {
+		v.errorf("buffer.retain", "%s is out of range 0..400d", b.Retain)
+	}
 	if v.c.StateDir == "" {
 		v.errorf("state_dir", "required")
 	}

@@ -1,0 +1,5 @@
+package bufcli
+
+import "os"
+
+var lookupEnv = os.Getenv
