@@ -311,6 +311,23 @@ func TestConfigApplyRefusesInvalidConfig(t *testing.T) {
 	}
 }
 
+// restart replies first, then the agent restarts in-process: a new boot
+// comes online on the same outbox; status reports by command.
+func TestRestartAndStatusCommands(t *testing.T) {
+	r := newApplyRig(t)
+	r.start()
+	before := r.command("status", nil)
+	boot, _ := before.Result.(map[string]any)["boot"].(string)
+	if !before.OK || boot == "" {
+		t.Fatalf("status reply %+v", before)
+	}
+	if reply := r.command("restart", nil); !reply.OK {
+		t.Fatalf("restart reply %+v", reply)
+	}
+	r.waitStatus(func(st agent.Status) bool { return st.State == "online" && st.Boot != boot })
+	r.wait("stopping event of the old boot", func([]mqtttest.Msg) bool { return len(r.events("stopping")) >= 1 })
+}
+
 func hasWarning(st agent.Status, code string) bool {
 	for _, w := range st.Warnings {
 		if w.Code == code {
