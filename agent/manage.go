@@ -129,6 +129,10 @@ func (m *mgmt) evalOutbox() {
 		queued += s.Lanes[l].Bytes
 	}
 	full := s.MaxBytes > 0 && float64(queued) > outboxWarnRatio*float64(s.MaxBytes)
+	if m.a.out != nil {
+		we, queued, _ := m.a.out.condition()
+		m.health.SetIf(we != "", WarnDiskError, SevError, fmt.Sprintf("outbox cannot write (%s): %d event record(s) held in memory, data dropped", we, queued))
+	}
 	m.health.SetIf(full, WarnOutboxFull, SevWarning, fmt.Sprintf("outbox holds %d of %d bytes (above %.0f%%): "+
 		"routine telemetry will be dropped oldest-first at the limit", queued, s.MaxBytes, outboxWarnRatio*100))
 }
