@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"canary/buffer"
 )
@@ -79,6 +80,41 @@ func BenchmarkMemoryAppendAck(b *testing.B) {
 	for _, batch := range []int{1, 100} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			benchAppendAck(b, buffer.NewMemory(benchOpts), batch)
+		})
+	}
+}
+
+// BenchmarkBoltAppendAckScans is the agent's real load: each record one
+// scan of 200 points as JSON, stored compressed, appended, handed out and
+// acknowledged, one commit (and fsync) for the Append and one for the Ack.
+func BenchmarkBoltAppendAckScans(b *testing.B) {
+	for _, batch := range []int{1, 100} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			ob, err := buffer.OpenBolt(filepath.Join(b.TempDir(), "outbox.db"), buffer.Options{MaxBytes: 256 << 20, Boot: "bench", Compress: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ob.Close()
+			sc := newScanner(200)
+			recs := make([]buffer.Record, batch)
+			for i := range recs {
+				recs[i] = buffer.Record{Lane: buffer.LaneData, Payload: sc.body(time.UnixMilli(1_764_388_800_000 + int64(i)*1000))}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ob.Append(recs); err != nil {
+					b.Fatal(err)
+				}
+				out, err := ob.Begin(batch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := ob.Ack(out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(b.N*batch*200)/b.Elapsed().Seconds(), "samples/s")
 		})
 	}
 }

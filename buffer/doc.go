@@ -31,7 +31,18 @@
 //
 // There are two lanes: LaneEvent (alarms, interlock changes, comm loss,
 // gap records) and LaneData (routine telemetry). Begin drains the event
-// lane before the data lane, oldest first within a lane.
+// lane before the data lane, oldest first within a lane. BeginSpan hands
+// out one lane's records within a seq range, which is how the forwarder
+// sends data appended since it connected ahead of the backlog.
+//
+// # Storage
+//
+// A stored value is version, flags, boot, created stamp and the payload.
+// With Options.Compress the payload is DEFLATE-compressed with a preset
+// dictionary of Canary's JSON whenever that is smaller; Begin inflates it,
+// so callers always see the payload they appended. The budget, eviction and
+// LaneStats.Bytes count stored bytes. Version 1 values (no flags, never
+// compressed) are still read.
 //
 // # In flight
 //
@@ -63,6 +74,25 @@
 // Stats is O(1): depth, bytes and oldest stamp per lane are counters
 // computed by one scan at open and maintained by the writer.
 //
+// # Retention
+//
+// With Options.Retain (Bolt only), Ack moves records to a per-lane
+// retained bucket instead of deleting them. Retained records count against
+// MaxBytes and are evicted first, oldest first, before anything unsent,
+// without a gap record; those older than Retain are deleted a bounded
+// number per commit. Inspect and Walk read them (and the queued ones)
+// from a file the agent is not using.
+//
+// # Compaction
+//
+// Compact (and the writer by itself: file over Options.CompactMinSize and
+// more than twice the live data, at most once per CompactInterval) copies
+// the live records into path.compact, fsyncs it, renames it over the file,
+// fsyncs the directory and reopens. It runs on the writer goroutine, so
+// Appends and Acks wait in its queue; Begin and Stats use the old file
+// until the swap, which happens under mu. A crash leaves the old file or
+// the complete new one; OpenBolt removes a stale copy.
+//
 // # Locks
 //
 // Bolt has two mutexes, always taken in this order: closeMu (shared by
@@ -75,9 +105,8 @@
 //
 // # Caveats
 //
-//   - The file never shrinks: bbolt reuses freed pages but does not return
-//     them to the file system. To reclaim space, compact by copying into a
-//     new file (bbolt.Compact) and renaming it over the old one.
+//   - The file never shrinks by itself: bbolt reuses freed pages but does
+//     not return them to the file system. Compaction (above) does.
 //   - bbolt maps the whole file into memory. On 32-bit ARM the address
 //     space is 2-3 GiB, so keep MaxBytes well under 1 GiB (256 MiB is the
 //     default). The file is capped at 4*MaxBytes+32 MiB, and at 1 GiB on
@@ -86,6 +115,9 @@
 //   - Opening scans every record to rebuild the counters: time grows with
 //     the amount stored.
 //   - A file that is not a valid outbox fails OpenBolt with an error
-//     wrapping ErrCorrupt; moving it aside is up to the caller. A file held
-//     by another process fails with ErrLocked after LockTimeout.
+//     wrapping ErrCorrupt; OpenOrReset checks the file first and moves a
+//     damaged one aside (path.corrupt-<time>) before starting empty. A file
+//     held by another process fails with ErrLocked after LockTimeout.
+//   - The freelist is not written at each commit (NoFreelistSync): one page
+//     less per commit, for a scan of the file at open.
 package buffer

@@ -47,7 +47,7 @@ func TestSimulation(t *testing.T) {
 
 // fastDir is a tmpfs directory when there is one: the simulation checks
 // logic, not the disk, and real fsyncs would make it take minutes.
-func fastDir(t *testing.T) string {
+func fastDir(t testing.TB) string {
 	dir, err := os.MkdirTemp("/dev/shm", "canary-sim-")
 	if err != nil {
 		return t.TempDir()

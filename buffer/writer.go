@@ -123,6 +123,7 @@ func (b *Bolt) publish(t *txn, batch []*request) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.state, b.retained = t.st, t.rt
+	b.metaNext = t.metaNext
 	b.size = t.size
 	for _, e := range t.evicted {
 		b.flight.evicted(e.lane, e.seq)
@@ -142,7 +143,9 @@ type txn struct {
 	st      [numLanes]laneState
 	rt      [numLanes]laneState
 	evicted []laneSeq
-	size    int64
+
+	metaNext [numLanes]uint64 // next seqs as stored in meta
+	size     int64
 }
 
 type laneSeq struct {
@@ -152,7 +155,7 @@ type laneSeq struct {
 
 func (b *Bolt) newTxn(tx *bolt.Tx) *txn {
 	b.mu.Lock()
-	t := &txn{tx: tx, opts: &b.opts, st: b.state, rt: b.retained}
+	t := &txn{tx: tx, opts: &b.opts, st: b.state, rt: b.retained, metaNext: b.metaNext}
 	b.mu.Unlock()
 	for _, l := range Lanes {
 		t.buckets[l] = tx.Bucket(laneBucket(l))
@@ -215,8 +218,11 @@ func (t *txn) ack(r Record) error {
 func (t *txn) finish() error {
 	meta := t.tx.Bucket(metaBucket)
 	for _, l := range Lanes {
-		if err := meta.Put(nextKey(l), encodeKey(t.st[l].next)); err != nil {
-			return err
+		if t.st[l].next != t.metaNext[l] { // only when it moved: an unchanged key would still dirty a page
+			if err := meta.Put(nextKey(l), encodeKey(t.st[l].next)); err != nil {
+				return err
+			}
+			t.metaNext[l] = t.st[l].next
 		}
 		if err := t.expire(l); err != nil {
 			return err

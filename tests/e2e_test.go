@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -169,7 +170,14 @@ func (r *persistentRecorder) check(t *testing.T, want map[string]uint64) {
 	lastTS := map[string]int64{}
 	lastVal := map[string]float64{}
 	historical, offline := 0, 0
-	for _, m := range r.snapshot() {
+	// Values per point are checked in seq order, which is append order:
+	// delivery order is live first after a reconnect (the backlog follows
+	// at buffer.backfill_rate), so arrival order mixes the two.
+	msgs := r.snapshot()
+	sort.SliceStable(msgs, func(i, j int) bool {
+		return msgs[i].lane < msgs[j].lane || msgs[i].lane == msgs[j].lane && msgs[i].m.Seq < msgs[j].m.Seq
+	})
+	for _, m := range msgs {
 		if m.m.Seq == 0 {
 			t.Fatalf("undecodable or seq-less message: %s", m.payload)
 		}
