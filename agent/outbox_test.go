@@ -192,3 +192,35 @@ func testAgentWith(t *testing.T, src drivers.Source, sink *fakeSink, change func
 	}
 	return a
 }
+
+// The agent with a disk that fills up: it keeps scanning, status shows the
+// write error and the events waiting in memory, and once writes succeed
+// again (no scan needed: a timer retries) the platform gets the events
+// and a gap event with reason "disk".
+func TestAgentFullDiskRecovers(t *testing.T) {
+	box := &faultBox{Outbox: buffer.NewMemory(buffer.Options{})}
+	sink := &fakeSink{}
+	src := &fakeSource{}
+	a := testAgentWith(t, src, sink, func(_ *config.Config, o *Options) { o.Outbox = box })
+	stop := runAgent(a, sink)
+	defer stop()
+	waitFor(t, 5*time.Second, func() bool { return len(sink.events(t)) >= 2 }) // started, device online
+	box.fail(syscall.ENOSPC)
+	src.failing.Store(true) // the device goes offline: an event while the disk is full
+	waitFor(t, 5*time.Second, func() bool {
+		st := a.status("online").Outbox
+		return strings.Contains(st.WriteError, "no space left") && st.MemoryQueued >= 1 && st.DroppedDisk > 0
+	})
+	box.fail(nil)
+	waitFor(t, 10*time.Second, func() bool {
+		var offline, gap bool
+		for _, e := range sink.events(t) {
+			offline = offline || e.Type == "device" && e.State == "offline"
+			gap = gap || e.Type == "gap" && e.Reason == "disk" && e.Lane == "data" && e.Records > 0
+		}
+		return offline && gap
+	})
+	if st := a.status("online").Outbox; st.WriteError != "" || st.MemoryQueued != 0 {
+		t.Errorf("status after recovery: %+v", st)
+	}
+}

@@ -3,6 +3,7 @@ package buffer_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -31,8 +32,11 @@ func TestSimulation(t *testing.T) {
 		ops = 1000
 	}
 	sim := &simulation{t: t, rng: rand.New(rand.NewPCG(seed, 0)), dir: fastDir(t)}
-	sim.model = buffer.NewMemory(buffertest.Options())
-	sim.real = openBolt(t, sim.dir, buffertest.Options())
+	sim.opts = buffertest.Options()
+	sim.opts.Compress = sim.rng.IntN(2) == 0 // both compress or neither: the budget counts stored bytes
+	t.Logf("compress %t", sim.opts.Compress)
+	sim.model = buffer.NewMemory(sim.opts)
+	sim.real = openBolt(t, sim.dir, sim.opts)
 	for i := range ops {
 		sim.step(i)
 		if t.Failed() {
@@ -60,8 +64,9 @@ type simulation struct {
 	t        *testing.T
 	rng      *rand.Rand
 	dir      string
+	opts     buffer.Options
 	model    *buffer.Memory
-	real     buffer.Outbox
+	real     *buffer.Bolt
 	inflight []buffer.Record
 	n        int
 	reopens  int
@@ -74,12 +79,18 @@ func (s *simulation) step(i int) {
 	switch p := s.rng.IntN(100); {
 	case p < 40:
 		s.append()
-	case p < 65:
+	case p < 55:
 		s.begin()
+	case p < 65:
+		s.beginSpan()
 	case p < 82:
 		s.settle(true)
-	case p < 97:
+	case p < 96:
 		s.settle(false)
+	case p < 98:
+		if err := s.real.Compact(); err != nil { // invisible to the model
+			s.t.Fatalf("Compact: %v", err)
+		}
 	default:
 		s.reopen()
 	}
@@ -94,7 +105,11 @@ func (s *simulation) append() {
 		if s.rng.IntN(50) == 0 {
 			size = buffertest.Budget // refused: ErrTooBig
 		}
-		recs[i] = buffer.Record{Lane: buffer.Lane(min(s.rng.IntN(5), 1)), Payload: buffertest.Payload(s.n, size)}
+		p := buffertest.Payload(s.n, size)
+		if s.rng.IntN(3) == 0 { // compressible, like the agent's JSON
+			p = append(fmt.Appendf(nil, "%d", s.n), bytes.Repeat([]byte(`{"point":"GT-101","quality":"good"}`), size/35+1)...)[:max(size, 8)]
+		}
+		recs[i] = buffer.Record{Lane: buffer.Lane(min(s.rng.IntN(5), 1)), Payload: p}
 	}
 	want, werr := s.model.Append(recs)
 	got, gerr := s.real.Append(recs)
@@ -111,6 +126,21 @@ func (s *simulation) begin() {
 			s.gaps++
 		}
 	}
+	s.inflight = append(s.inflight, want...)
+}
+
+// beginSpan takes a random seq range of a random lane.
+func (s *simulation) beginSpan() {
+	sp := buffer.Span{Lane: buffer.Lane(s.rng.IntN(2))}
+	next := s.model.Stats().Lanes[sp.Lane].NextSeq
+	sp.From = s.rng.Uint64N(next + 1)
+	if s.rng.IntN(2) == 0 {
+		sp.To = sp.From + s.rng.Uint64N(10)
+	}
+	max := s.rng.IntN(8)
+	want, werr := s.model.BeginSpan(max, sp)
+	got, gerr := s.real.BeginSpan(max, sp)
+	s.diff("BeginSpan", want, got, werr, gerr)
 	s.inflight = append(s.inflight, want...)
 }
 
@@ -140,7 +170,7 @@ func (s *simulation) reopen() {
 	if err := s.real.Close(); err != nil {
 		s.t.Fatal(err)
 	}
-	s.real = openBolt(s.t, s.dir, buffertest.Options())
+	s.real = openBolt(s.t, s.dir, s.opts)
 	s.model.Restart()
 	s.inflight = nil
 	s.reopens++
