@@ -208,9 +208,15 @@ func (a *Agent) newGuard() *outboxGuard {
 	}}
 }
 
-// announceReset queues the event saying the outbox was reset at open.
+// WarnOutboxReset is the health warning raised for the rest of the boot
+// when the outbox file was found damaged and replaced at start.
+const WarnOutboxReset = "outbox_reset"
+
+// announceReset raises the warning and queues the event saying the
+// outbox was reset at open.
 func (a *Agent) announceReset() {
 	if a.outboxReset != "" {
+		a.Health().Set(WarnOutboxReset, SevWarning, a.outboxReset+"; records queued in it were not sent")
 		a.event(wire.Event{Type: wire.TypeAgent, State: "outbox_reset", Version: a.opts.Version, Detail: a.outboxReset})
 	}
 }

@@ -156,6 +156,9 @@ func TestAgentOutboxCorruptMovedAside(t *testing.T) {
 	if st := a.status("online"); !strings.Contains(st.Outbox.Reset, "outbox.db.corrupt-") {
 		t.Errorf("status outbox.reset = %q", st.Outbox.Reset)
 	}
+	if !a.Health().Active(WarnOutboxReset) {
+		t.Errorf("no %s health warning", WarnOutboxReset)
+	}
 	stop()
 	moved, _ := filepath.Glob(path + ".corrupt-*")
 	if len(moved) != 1 {
