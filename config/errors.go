@@ -12,6 +12,8 @@ type Error struct {
 	Line int    // 1-based; 0 when unknown (a config built in code)
 	Path string // field path like devices[0].points[2].type; "" for the file itself
 	Msg  string
+	// Column is the 1-based column of a CSV point table cell; 0 otherwise.
+	Column int
 }
 
 // Error formats as FILE:LINE: path: msg, leaving out what is unknown.
@@ -21,6 +23,9 @@ func (e *Error) Error() string {
 		b.WriteString(e.File)
 		if e.Line > 0 {
 			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		if e.Line > 0 && e.Column > 0 {
+			fmt.Fprintf(&b, ":%d", e.Column)
 		}
 		b.WriteString(": ")
 	} else if e.Line > 0 {
@@ -48,9 +53,29 @@ func (es Errors) Error() string {
 }
 
 // sortByLine orders errors by line, keeping discovery order within a line
-// (so a field's errors stay in the order its checks run).
+// (so a field's errors stay in the order its checks run). Errors in other
+// files (CSV point tables) follow the config file's, grouped by file.
 func (es Errors) sortByLine() {
-	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
+	rank := map[string]int{}
+	for _, e := range es {
+		if _, ok := rank[e.File]; !ok && e.Column == 0 {
+			rank[e.File] = len(rank)
+		}
+	}
+	for _, e := range es {
+		if _, ok := rank[e.File]; !ok {
+			rank[e.File] = len(rank)
+		}
+	}
+	sort.SliceStable(es, func(i, j int) bool {
+		if a, b := rank[es[i].File], rank[es[j].File]; a != b {
+			return a < b
+		}
+		if es[i].Line != es[j].Line {
+			return es[i].Line < es[j].Line
+		}
+		return es[i].Column < es[j].Column
+	})
 }
 
 // positions remembers where each field path was written in the file, so
@@ -58,10 +83,13 @@ func (es Errors) sortByLine() {
 type positions struct {
 	lines map[string]int  // field path -> line of its key (or list item)
 	bad   map[string]bool // paths that failed to decode: validation skips them
+	// alias locates points that were not written under their own path:
+	// expanded from a profile, or read from a CSV point table (origin.go).
+	alias map[string]*origin
 }
 
 func newPositions() *positions {
-	return &positions{lines: map[string]int{}, bad: map[string]bool{}}
+	return &positions{lines: map[string]int{}, bad: map[string]bool{}, alias: map[string]*origin{}}
 }
 
 // line is the line of path, or of its nearest written ancestor: a missing
@@ -69,6 +97,9 @@ func newPositions() *positions {
 func (p *positions) line(path string) int {
 	if p == nil {
 		return 0
+	}
+	if o, rest := p.origin(path); o != nil {
+		return o.line(p, rest)
 	}
 	for {
 		if l, ok := p.lines[path]; ok {
@@ -86,11 +117,22 @@ func (p *positions) has(path string) bool {
 	if p == nil {
 		return false
 	}
+	if o, rest := p.origin(path); o != nil {
+		return o.has(p, rest)
+	}
 	_, ok := p.lines[path]
 	return ok
 }
 
-func (p *positions) failed(path string) bool { return p != nil && p.bad[path] }
+func (p *positions) failed(path string) bool {
+	if p == nil {
+		return false
+	}
+	if o, rest := p.origin(path); o != nil {
+		return o.failed(p, rest)
+	}
+	return p.bad[path]
+}
 
 // parentPath drops the last ".name" or "[i]" of a field path.
 func parentPath(path string) string {

@@ -60,6 +60,8 @@ func Parse(file string, data []byte) (*Config, error) {
 	c.File, c.Hash, c.pos = file, hashOf(data), d.pos
 	d.pos.lines[""] = root.Line
 	d.decode(root, reflectValue(&c), "")
+	d.errs = append(d.errs, c.expandProfiles()...)
+	d.errs = append(d.errs, c.loadPointsCSV(os.ReadFile)...)
 	c.ApplyDefaults()
 	errs = append(d.errs, c.Validate()...)
 	if len(errs) > 0 {

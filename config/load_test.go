@@ -183,16 +183,17 @@ func TestErrorFormat(t *testing.T) {
 		e    Error
 		want string
 	}{
-		{Error{"c.yaml", 3, "site.id", "required"}, "c.yaml:3: site.id: required"},
-		{Error{"c.yaml", 0, "site.id", "required"}, "c.yaml: site.id: required"},
-		{Error{"c.yaml", 0, "", "the file is empty"}, "c.yaml: the file is empty"},
-		{Error{"", 0, "site.id", "required"}, "site.id: required"},
+		{Error{"c.yaml", 3, "site.id", "required", 0}, "c.yaml:3: site.id: required"},
+		{Error{"c.yaml", 0, "site.id", "required", 0}, "c.yaml: site.id: required"},
+		{Error{"c.yaml", 0, "", "the file is empty", 0}, "c.yaml: the file is empty"},
+		{Error{"", 0, "site.id", "required", 0}, "site.id: required"},
+		{Error{"p.csv", 4, "type", "bad", 5}, "p.csv:4:5: type: bad"},
 	} {
 		if got := tc.e.Error(); got != tc.want {
 			t.Errorf("got %q, want %q", got, tc.want)
 		}
 	}
-	es := Errors{{"a", 1, "x", "m"}, {"a", 2, "y", "n"}}
+	es := Errors{{"a", 1, "x", "m", 0}, {"a", 2, "y", "n", 0}}
 	if got := es.Error(); got != "a:1: x: m\na:2: y: n" {
 		t.Errorf("Errors.Error() = %q", got)
 	}

@@ -14,6 +14,8 @@ type Config struct {
 	Log       Log      `yaml:"log"`
 	Devices   []Device `yaml:"devices"`
 	PointsCSV []string `yaml:"points_csv"`
+	// Profiles are reusable point maps, by name; see profile.go.
+	Profiles map[string]Profile `yaml:"profiles,omitempty"`
 
 	// File is the path the config was loaded from ("" when built in code).
 	File string `yaml:"-"`
@@ -125,6 +127,12 @@ type Device struct {
 	Deadband    float64  `yaml:"deadband"`
 	MaxInterval Duration `yaml:"max_interval"`
 	Points      []Point  `yaml:"points"`
+	// Profile expands the named profile's points into Points (ids
+	// PointsPrefix + the profile's id; prefix default "<id>."), with
+	// Overrides by profile point id. Parse expands and clears them.
+	Profile      string           `yaml:"profile,omitempty"`
+	PointsPrefix *string          `yaml:"points_prefix,omitempty"`
+	Overrides    map[string]Point `yaml:"overrides,omitempty"`
 
 	// OPC UA (driver opcua). Interval is the polling period in mode poll
 	// and the health-check period in mode subscribe; Timeout bounds each
@@ -188,6 +196,8 @@ type Point struct {
 	RawMax float64 `yaml:"raw_max"`
 	EngMin float64 `yaml:"eng_min"`
 	EngMax float64 `yaml:"eng_max"`
+	// Signal converts a 4–20 mA loop reading with fault bands (signal.go).
+	Signal *Signal `yaml:"signal,omitempty"`
 
 	Invert bool `yaml:"invert"` // booleans: report the opposite level
 

@@ -35,9 +35,6 @@ func (c *Config) Validate() Errors {
 	v.http()
 	v.log()
 	v.devices()
-	if len(c.PointsCSV) > 0 {
-		v.errorf("points_csv", "points_csv is not supported in this version")
-	}
 	v.errs.sortByLine()
 	return v.errs
 }
@@ -48,7 +45,13 @@ func (v *checker) errorf(path, format string, args ...any) {
 			return
 		}
 	}
-	v.errs = append(v.errs, &Error{File: v.c.File, Line: v.c.pos.line(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+	e := v.c.pos.errorAt(v.c.File, path, fmt.Sprintf(format, args...))
+	for _, prev := range v.errs { // a profile's mistake once, not once per device
+		if *prev == *e || e.Path != path && prev.File == e.File && prev.Line == e.Line && prev.Path == e.Path {
+			return
+		}
+	}
+	v.errs = append(v.errs, e)
 }
 
 // oneOf reports whether s is in allowed, and reports an error if not.

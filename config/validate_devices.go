@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"slices"
-	"strconv"
 )
 
 var (
@@ -35,10 +34,7 @@ func (v *checker) unique(path, what, id string, first seen) {
 		first[id] = path
 		return
 	}
-	where := prev
-	if l := v.c.pos.line(prev); l > 0 {
-		where = "line " + strconv.Itoa(l)
-	}
+	where := v.c.pos.where(v.c.File, prev)
 	v.errorf(path, "duplicate %s id %q (first at %s)", what, id, where)
 }
 
@@ -139,6 +135,7 @@ func (v *checker) point(p string, d *Device, pt *Point) {
 		v.errorf(p+".deadband", "must not be negative, got %g", *pt.Deadband)
 	}
 	v.scaling(p, pt)
+	v.signal(p, pt)
 	v.alarms(p+".alarms", pt.Alarms)
 	for k := range pt.Meta {
 		if k == "" {
