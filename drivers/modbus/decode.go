@@ -150,6 +150,9 @@ func decodeFloat(p *point, b []byte) reading {
 
 // float scales f and refuses what is not a finite number.
 func float(p *point, f float64) reading {
+	if p.signal != nil {
+		return p.signal.convert(f)
+	}
 	f = p.scaling.apply(f)
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return outOfRange

@@ -47,6 +47,7 @@ type point struct {
 	bit     uint8
 	invert  bool
 	scaling scaling
+	signal  *signal // 4–20 mA conversion and fault bands; nil: none
 }
 
 func compilePoint(cp config.Point, devUnit int) (point, error) {
@@ -68,6 +69,10 @@ func compilePoint(cp config.Point, devUnit int) (point, error) {
 		return p, err
 	}
 	p.scaling = scalingOf(cp)
+	if p.signal, err = compileSignal(cp); err != nil {
+		return p, err
+	}
+	p.scaling.on = p.scaling.on || p.signal != nil // integers go through float
 	return p, nil
 }
 
