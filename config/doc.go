@@ -61,9 +61,17 @@
 // machine. Secret prints as "[redacted]" and is not a YAML field, so
 // Redacted never contains it.
 //
-// # Not supported yet
+// # Profiles and point tables
 //
-// points_csv is reported as "not supported in this version".
+// Parse expands device profiles (profiles:, profile:, overrides:; see
+// profile.go) and reads the CSV point tables listed in points_csv
+// (relative to the config file; csv.go) before defaults and validation,
+// so their points are checked like any other. Errors in them name the
+// profile line and the device, or FILE:LINE:COLUMN of the cell. Hash
+// covers the tables too. The effective config lists the points inline.
+//
+// # Warnings
+//
 // tls.insecure_skip_verify, allow_plaintext and OPC UA security mode None
 // are accepted; Warnings lists them so they can be shown in `canary
 // check` and in status.

@@ -42,9 +42,9 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes, defaults, validates and resolves a config from data; file
-// names it in errors. It reads no other file and makes no network call, so
-// secrets are not loaded (Load does that) and a password_file need not
-// exist. The error, when not nil, is Errors listing every problem found, in
+// names it in errors. It reads no other file than the CSV point tables
+// of points_csv (relative to file) and makes no network call, so secrets
+// are not loaded (Load does that) and a password_file need not exist. The error, when not nil, is Errors listing every problem found, in
 // line order.
 func Parse(file string, data []byte) (*Config, error) {
 	root, errs := parseYAML(file, data)

@@ -17,9 +17,10 @@ type origin struct {
 	note   string   // appended to messages, e.g. "(profile p, device d)"
 	device string   // profile: the device it was expanded for
 
-	file string         // CSV: the table's path
-	row  int            // CSV: 1-based line of the row
-	cols map[string]int // CSV: field path (type, alarms.h, meta.x) -> 1-based column
+	file string          // CSV: the table's path
+	row  int             // CSV: 1-based line of the row
+	cols map[string]int  // CSV: field path (type, alarms.h, meta.x) -> 1-based column
+	bad  map[string]bool // CSV: fields whose cell did not parse
 }
 
 // origin finds the alias covering path and the rest of the path below it
@@ -73,7 +74,7 @@ func (o *origin) has(p *positions, rest string) bool {
 
 func (o *origin) failed(p *positions, rest string) bool {
 	if o.file != "" {
-		return false // a cell that does not parse stops the row: see csv.go
+		return o.bad[strings.TrimPrefix(rest, ".")]
 	}
 	for q := o.source(p, rest); q != ""; q = parentPath(q) {
 		if p.bad[q] {
@@ -124,12 +125,14 @@ func csvField(rest string) string {
 	return f
 }
 
-// where names the place of path for "first at …" messages.
-func (p *positions) where(file, path string) string {
+// where names the place of path for "first at …" messages about cur:
+// the file too when one of them is in a CSV point table.
+func (p *positions) where(file, path, cur string) string {
 	e := p.errorAt(file, path, "")
 	o, _ := p.origin(path)
+	oc, _ := p.origin(cur)
 	switch {
-	case e.Column > 0:
+	case e.Column > 0 || e.Line > 0 && oc != nil && oc.file != "":
 		return e.File + ":" + strconv.Itoa(e.Line)
 	case e.Line > 0 && o != nil && o.device != "":
 		return "line " + strconv.Itoa(e.Line) + " for device " + o.device

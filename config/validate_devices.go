@@ -34,7 +34,7 @@ func (v *checker) unique(path, what, id string, first seen) {
 		first[id] = path
 		return
 	}
-	where := v.c.pos.where(v.c.File, prev)
+	where := v.c.pos.where(v.c.File, prev, path)
 	v.errorf(path, "duplicate %s id %q (first at %s)", what, id, where)
 }
 
