@@ -63,6 +63,7 @@ func wiring() agent.Wiring {
 		cmds["command "+name] = agent.Command{Summary: c.Summary, Run: c.Run}
 	}
 	cmds["probe opcua"] = agent.Command{Summary: opcua.ProbeSummary, Run: opcua.Probe}
+	cmds["probe modbus"] = agent.Command{Summary: modbus.ProbeSummary, Run: modbus.Probe}
 	cmds["buffer inspect"] = agent.Command{Summary: bufcli.InspectSummary, Run: bufcli.Inspect}
 	cmds["buffer export"] = agent.Command{Summary: bufcli.ExportSummary, Run: bufcli.Export}
 	return agent.Wiring{
