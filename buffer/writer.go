@@ -11,6 +11,9 @@ import (
 // transaction (and the memory it dirties) stays bounded.
 const maxGroup = 256
 
+// fillPercent is how full bbolt packs a page before splitting it.
+const fillPercent = 0.95
+
 // request is one Append or Ack waiting for the writer.
 type request struct {
 	appends []Record
@@ -160,6 +163,10 @@ func (b *Bolt) newTxn(tx *bolt.Tx) *txn {
 	for _, l := range Lanes {
 		t.buckets[l] = tx.Bucket(laneBucket(l))
 		t.keep[l] = tx.Bucket(retainBucket(l))
+		// Keys only ever grow (seqs), so split pages full instead of in
+		// half: bbolt's default 50% leaves the file twice the data.
+		t.buckets[l].FillPercent = fillPercent
+		t.keep[l].FillPercent = fillPercent
 	}
 	return t
 }
