@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -42,6 +43,31 @@ func CSVColumns() []string {
 	return []string{"id", "device", "unit_id", "table", "address", "type", "order", "bit", "length",
 		"scale", "offset", "raw_min", "raw_max", "eng_min", "eng_max", "unit", "gas", "deadband",
 		"max_interval", "ll", "l", "h", "hh", "hysteresis", "kind", "of", "invert"}
+}
+
+// maxPointTable bounds a CSV point table (20,000 points of 100 columns
+// fit well within it).
+const maxPointTable = 32 << 20
+
+// readPointTable reads a regular file of at most maxPointTable bytes, so
+// that points_csv naming a device, a FIFO or a huge file cannot hang or
+// exhaust `canary check` or the agent.
+func readPointTable(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, err
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	case st.Size() > maxPointTable:
+		return nil, fmt.Errorf("%s is larger than %d MiB", path, maxPointTable>>20)
+	}
+	return io.ReadAll(io.LimitReader(f, maxPointTable+1))
 }
 
 // loadPointsCSV reads every points_csv file with read (os.ReadFile) and

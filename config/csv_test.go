@@ -78,3 +78,12 @@ func TestCSVPoints(t *testing.T) {
 		t.Errorf("points_csv not cleared: %v", c.PointsCSV)
 	}
 }
+
+func TestCSVNotRegularFile(t *testing.T) {
+	cfg := "version: 1\nsite: {id: s1, gateway: g}\nplatform: {mqtt: {url: tls://b.example:8883}}\npoints_csv: [/dev/zero, " + t.TempDir() + "]\n"
+	_, err := Parse("c.yaml", []byte(cfg))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:4: points_csv[0]: cannot read the point table: /dev/zero is not a regular file") ||
+		!strings.Contains(err.Error(), "points_csv[1]") {
+		t.Errorf("got %v", err)
+	}
+}

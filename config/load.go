@@ -61,7 +61,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	d.pos.lines[""] = root.Line
 	d.decode(root, reflectValue(&c), "")
 	d.errs = append(d.errs, c.expandProfiles()...)
-	d.errs = append(d.errs, c.loadPointsCSV(os.ReadFile)...)
+	d.errs = append(d.errs, c.loadPointsCSV(readPointTable)...)
 	c.ApplyDefaults()
 	errs = append(d.errs, c.Validate()...)
 	if len(errs) > 0 {
