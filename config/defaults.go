@@ -29,6 +29,11 @@ func Default() Config {
 		StateDir: "/var/lib/canary",
 		HTTP:     HTTP{Listen: "127.0.0.1:9102"},
 		Log:      Log{Level: "info", Format: "text"},
+		Firmware: Firmware{
+			KeysFile: "/etc/canary/firmware-keys",
+			MaxBytes: 64 << 20,
+			Timeout:  Duration(10 * time.Minute),
+		},
 	}
 }
 

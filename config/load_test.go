@@ -24,6 +24,7 @@ func TestDefault(t *testing.T) {
 		StateDir: "/var/lib/canary",
 		HTTP:     HTTP{Listen: "127.0.0.1:9102"},
 		Log:      Log{Level: "info", Format: "text"},
+		Firmware: Firmware{KeysFile: "/etc/canary/firmware-keys", MaxBytes: 64 << 20, Timeout: Duration(10 * time.Minute)},
 	}
 	if diff := cmp.Diff(want, Default(), cmpopts.IgnoreUnexported(Config{})); diff != "" {
 		t.Errorf("Default() (-want +got):\n%s", diff)

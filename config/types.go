@@ -14,6 +14,7 @@ type Config struct {
 	Log       Log      `yaml:"log"`
 	Devices   []Device `yaml:"devices"`
 	PointsCSV []string `yaml:"points_csv"`
+	Firmware  Firmware `yaml:"firmware"`
 	// Profiles are reusable point maps, by name; see profile.go.
 	Profiles map[string]Profile `yaml:"profiles,omitempty"`
 
@@ -79,6 +80,21 @@ type Commands struct {
 	// the uplink is not back within it, the previous config is restored.
 	// The running config's value applies, not the new one's.
 	ApplyTimeout Duration `yaml:"apply_timeout"`
+}
+
+// Firmware governs remote updates (the signed firmware.update command;
+// docs/firmware.md). They fail closed: without a keys file holding at
+// least one key every update is refused. The firmware directory is not
+// here: it is the launcher's (`canary firmware boot -dir`), which tells
+// the agent, so the two cannot disagree.
+type Firmware struct {
+	// KeysFile lists the public keys trusted to sign bundles, one
+	// ed25519:<base64> a line. It is read at each update, not at load.
+	KeysFile string `yaml:"keys_file"`
+	// MaxBytes bounds a bundle's payload, and so the download.
+	MaxBytes Size `yaml:"max_bytes"`
+	// Timeout bounds one firmware.update command: download and install.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Buffer is the outbox.

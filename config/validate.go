@@ -34,6 +34,7 @@ func (c *Config) Validate() Errors {
 	v.buffer()
 	v.http()
 	v.log()
+	v.firmware()
 	v.devices()
 	v.errs.sortByLine()
 	return v.errs
@@ -218,6 +219,19 @@ func (v *checker) buffer() {
 func (v *checker) http() {
 	if l := v.c.HTTP.Listen; l != "" && !hostPort(l) {
 		v.errorf("http.listen", "expected host:port like 127.0.0.1:9102, got %q (\"\" disables)", l)
+	}
+}
+
+func (v *checker) firmware() {
+	f := v.c.Firmware
+	if f.KeysFile == "" {
+		v.errorf("firmware.keys_file", "required (a missing file refuses every update; an empty path is a mistake)")
+	}
+	if f.MaxBytes < 1<<20 || f.MaxBytes > 512<<20 {
+		v.errorf("firmware.max_bytes", "%s is out of range 1MiB..512MiB (the bundle and the slot both sit on the gateway's flash)", f.MaxBytes)
+	}
+	if f.Timeout < Duration(time.Second) || f.Timeout > Duration(24*time.Hour) {
+		v.errorf("firmware.timeout", "%s is out of range 1s..24h", f.Timeout)
 	}
 }
 
