@@ -108,9 +108,12 @@ func (p *pipeline) conditions() []Condition {
 // qualify applies the fault and maintenance bits that refer to ps to a
 // sample of ps, as last known (they may be read by another device): a
 // fault makes it bad/sensor_fault, maintenance uncertain/maintenance. A
-// sample that is already bad keeps its own reason.
+// sample that is already bad keeps its own reason. A bad sample leaves
+// with no value, whoever made it bad: the detector's number is not a
+// reading (uncertain samples keep theirs).
 func (ps *pointState) qualify(s *drivers.Sample) {
-	if len(ps.quals) == 0 || s.Quality == drivers.Bad {
+	if s.Quality == drivers.Bad {
+		s.Value = drivers.Value{}
 		return
 	}
 	maint := false
@@ -119,7 +122,7 @@ func (ps *pointState) qualify(s *drivers.Sample) {
 			continue
 		}
 		if q.kind == kindFault {
-			s.Quality, s.Reason = drivers.Bad, drivers.ReasonSensorFault
+			s.Quality, s.Reason, s.Value = drivers.Bad, drivers.ReasonSensorFault, drivers.Value{}
 			return
 		}
 		maint = true

@@ -93,8 +93,12 @@ func (sc scenario) run(t *testing.T) []string {
 			}
 			out, evs := p.process(&drivers.Scan{Device: d, At: now, Err: st.err, Samples: samples}, now)
 			got = append(got, evLines(evs)...)
-			if sc.data {
-				for _, s := range out {
+			for _, s := range out {
+				if s.Quality == drivers.Bad && s.Value.Kind() != drivers.KindNone {
+					t.Errorf("%s: %s reported bad/%s with value %s: a bad sample carries no value",
+						rel(now), s.Point, s.Reason, s.Value)
+				}
+				if sc.data {
 					got = append(got, dataLine(s))
 				}
 			}
@@ -220,7 +224,7 @@ func scenarios() []scenario {
 			steps: []step{
 				scan(0, val("GT", 30)),
 				scan(1, badS("GT", drivers.ReasonComm)), // the alarm stays, its value is unknown
-				scan(2, badS("GT", drivers.ReasonComm)), // once only
+				scan(2, drivers.Sample{Point: "GT", Value: drivers.Float(99), Quality: drivers.Bad, Reason: drivers.ReasonOutOfRange}), // once only; a bad sample's number is dropped
 				{at: sec(3), err: errors.New("timeout"), samples: []drivers.Sample{badS("GT", drivers.ReasonComm)}},
 				scan(4, drivers.Sample{Point: "GT", Value: drivers.Float(80), Quality: drivers.Uncertain, Reason: drivers.ReasonOutOfRange}), // raises nothing
 				scan(5, val("GT", 31)), // good again, still active
@@ -232,6 +236,8 @@ func scenarios() []scenario {
 				"+0s data GT 30 good",
 				"+1s alarm GT quality_bad level=h lim=25 since=+0s q=bad reason=comm",
 				"+1s data GT null bad/comm",
+				"+2s data GT null bad/out_of_range",
+				"+3s data GT null bad/comm",
 				"+4s data GT 80 uncertain/out_of_range",
 				"+5s alarm GT quality_good level=h v=31 lim=25 since=+0s",
 				"+5s data GT 31 good",
@@ -264,7 +270,7 @@ func scenarios() []scenario {
 				"+0s data GT 3 good",
 				"+0s data GT.fault false good",
 				"+1s fault GT.fault on since=+1s reason=sensor_fault of=GT",
-				"+1s data GT 60 bad/sensor_fault",
+				"+1s data GT null bad/sensor_fault", // the faulty detector's 60 is not sent
 				"+1s data GT.fault true good",
 				"+2s fault GT.fault off since=+1s reason=sensor_fault of=GT",
 				"+2s alarm GT active level=h v=60 lim=25 since=+2s",
