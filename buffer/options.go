@@ -120,7 +120,9 @@ func clone(b []byte) []byte {
 // maxFileSize is bbolt's MaxSize for a budget: generous enough for
 // half-full pages and copy-on-write during a commit (4x) plus the fixed
 // cost of an almost empty file, so eviction, not ErrMaxSizeReached, is what
-// normally bounds the file. On 32-bit platforms it never exceeds 1 GiB.
+// normally bounds the file. On 32-bit platforms it never exceeds 1 GiB;
+// config accepts budgets of at most 512 MiB there, so the cap still leaves
+// the file twice the budget.
 func maxFileSize(budget int64) int {
 	if budget <= 0 {
 		return 0

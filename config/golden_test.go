@@ -14,8 +14,10 @@ var update = flag.Bool("update", false, "rewrite testdata/errors/*/expected.txt 
 // TestErrorCases checks each testdata/errors/<mistake>/config.yaml against
 // the exact error lines in expected.txt. Each folder is named after the
 // mistake it guards. Run with -update after a deliberate message change and
-// read the diff.
+// read the diff. The texts are a 64-bit binary's, whatever the host
+// (TestBufferMaxBytesByWordSize covers the 32-bit limits).
 func TestErrorCases(t *testing.T) {
+	setWordBits(t, 64)
 	dirs, err := filepath.Glob("testdata/errors/*")
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no cases: %v", err)

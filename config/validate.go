@@ -201,9 +201,8 @@ func (v *checker) commands() {
 
 func (v *checker) buffer() {
 	b := v.c.Buffer
-	if b.MaxBytes < 1<<20 || b.MaxBytes > 1<<30 {
-		v.errorf("buffer.max_bytes", "%s is out of range 1MiB..1GiB: the outbox is memory-mapped, "+
-			"and a 32-bit ARM process cannot map a larger file reliably", b.MaxBytes)
+	if hi := maxBufferBytes(wordBits); b.MaxBytes < 1<<20 || b.MaxBytes > hi {
+		v.errorf("buffer.max_bytes", "%s is out of range 1MiB..%s%s", b.MaxBytes, hi, bufferLimitReason(wordBits))
 	}
 	if b.BackfillRate <= 0 {
 		v.errorf("buffer.backfill_rate", "must be more than 0/s, or the backlog is never sent")
