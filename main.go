@@ -54,7 +54,7 @@ func wiring() agent.Wiring {
 	reg.Register("modbus", modbus.Driver{})
 	reg.Register("gpio", gpio.Driver{})
 	reg.Register("opcua", opcua.Driver{})
-	opts := agent.Options{Registry: reg, NewSink: newSink}
+	opts := agent.Options{Registry: reg, NewSink: newSink, Firmware: firmware.Process{}}
 	cmds := map[string]agent.Command{}
 	for name, c := range (firmware.CLI{Version: version}).Commands() {
 		cmds["firmware "+name] = agent.Command{Summary: c.Summary, Run: c.Run}

@@ -37,6 +37,9 @@ type Options struct {
 	// LogLevel, when set, is the level of Log that the log.level command
 	// changes.
 	LogLevel *slog.LevelVar
+	// Firmware, when set, lets the agent commit a trial, publish firmware
+	// events and run firmware.update (firmware.go).
+	Firmware Firmware
 }
 
 // Agent is one running gateway: sources → pipeline → outbox → forwarder.
@@ -55,7 +58,8 @@ type Agent struct {
 	sources []drivers.Source
 	pipe    *pipeline
 	fwd     *forwarder
-	m       *mgmt // health, metrics, clock sanity, commands
+	m       *mgmt   // health, metrics, clock sanity, commands
+	fw      *fwLink // nil: no Options.Firmware
 
 	out          *outboxGuard  // appends go through it: survives a failing disk
 	outboxReset  string        // why the outbox was reset at open; "" if it was not
@@ -106,6 +110,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		topics: topics, clock: a.clock, log: a.log, window: max(m.MaxInflight, 1), rate: float64(cfg.Buffer.BackfillRate),
 		retry:  backoff{min: max(m.ReconnectMin.D(), 10*time.Millisecond), max: max(m.ReconnectMax.D(), m.ReconnectMin.D(), 10*time.Millisecond)},
 		status: a.statusJSON, onReady: a.onUplinkReady}
+	a.fw = newFWLink(a)
 	a.m.cmd = newCommander(a)
 	return a, nil
 }
@@ -137,6 +142,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.retryOutbox(srcCtx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.m.start(srcCtx) }()
+	if a.fw != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.fw.run(srcCtx) }()
+	}
 	fwdCtx, stopFwd := context.WithCancel(context.Background())
 	fwdDone := make(chan struct{})
 	go func() { defer close(fwdDone); a.fwd.run(fwdCtx) }()

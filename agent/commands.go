@@ -52,6 +52,7 @@ func newCommander(a *Agent) *commander {
 	p.Handle("config.apply", c.configApply)
 	p.Handle("restart", c.restart)
 	p.Handle("log.level", c.logLevel)
+	p.Handle("firmware.update", c.firmwareUpdate)
 	return c
 }
 
@@ -63,9 +64,13 @@ func (c *commander) observe(cmd, reason string) {
 	}
 }
 
-// onUplinkReady subscribes to P/cmd after each birth (clean sessions
-// forget subscriptions).
+// onUplinkReady runs after each birth: it subscribes to P/cmd (clean
+// sessions forget subscriptions) and tells a firmware trial the uplink
+// works.
 func (a *Agent) onUplinkReady(ctx context.Context) {
+	if a.fw != nil {
+		a.fw.uplinkReady() // healthy: a trial may commit
+	}
 	if a.m.cmd == nil {
 		return
 	}

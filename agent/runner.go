@@ -20,7 +20,10 @@ import (
 // trial that does not bring the uplink back within
 // platform.commands.apply_timeout is rolled back: the previous file is
 // restored and the previous config started again, which says so in an
-// `agent` event (state config_rolled_back) and in status.
+// `agent` event (state config_rolled_back) and in status. After a
+// firmware.update installed a new version, Run stops the agent the same
+// way and returns nil: the process exits, and the supervisor (systemd,
+// the firmware launcher) starts the new version on trial.
 //
 // It also speaks systemd's notify protocol when NOTIFY_SOCKET is set:
 // READY=1 once the first agent runs, WATCHDOG=1 while the agent's loops
@@ -28,7 +31,8 @@ import (
 type Runner struct {
 	Options Options
 
-	reqs chan request
+	reqs  chan request
+	exits chan struct{}
 
 	mu        sync.Mutex
 	status    ConfigStatus
@@ -63,9 +67,19 @@ func (l *runLink) restart(cfg *config.Config, t *trial) {
 	}
 }
 
+// exit asks the Runner to stop the agent gracefully and return from Run,
+// so the process exits and its supervisor (systemd, the firmware
+// launcher) starts what is installed; it does not block.
+func (l *runLink) exit() {
+	select {
+	case l.r.exits <- struct{}{}:
+	default:
+	}
+}
+
 // NewRunner returns a Runner for opts.
 func NewRunner(opts Options) *Runner {
-	return &Runner{Options: opts, reqs: make(chan request, 1)}
+	return &Runner{Options: opts, reqs: make(chan request, 1), exits: make(chan struct{}, 1)}
 }
 
 func (r *Runner) log() *slog.Logger {
@@ -130,6 +144,11 @@ func (r *Runner) runOne(ctx context.Context, a *Agent, t *trial, first bool) (re
 			stop()
 			return request{}, true
 		case <-done:
+			return request{}, true
+		case <-r.exits:
+			sdnotify.Notify("STOPPING=1")
+			stop()
+			r.log().Warn("agent stopped; the process exits for a firmware update")
 			return request{}, true
 		case req := <-r.reqs:
 			stop()

@@ -11,21 +11,22 @@ import (
 
 // Status is the retained P/status message and the /status document.
 type Status struct {
-	Schema     string         `json:"schema"`
-	Site       string         `json:"site"`
-	Gateway    string         `json:"gateway"`
-	Boot       string         `json:"boot"`
-	State      string         `json:"state"` // online, offline
-	Version    string         `json:"version"`
-	Started    int64          `json:"started"` // Unix ms
-	Uptime     float64        `json:"uptime_s"`
-	ConfigHash string         `json:"config_hash,omitempty"`
-	Link       LinkStatus     `json:"link"`
-	Outbox     OutboxStatus   `json:"outbox"`
-	Devices    []DeviceStatus `json:"devices"`
-	Active     ActiveStatus   `json:"active"`
-	Warnings   []Warning      `json:"warnings"`         // active health warnings, errors first
-	Config     *ConfigStatus  `json:"config,omitempty"` // remote config state, under a Runner
+	Schema     string          `json:"schema"`
+	Site       string          `json:"site"`
+	Gateway    string          `json:"gateway"`
+	Boot       string          `json:"boot"`
+	State      string          `json:"state"` // online, offline
+	Version    string          `json:"version"`
+	Started    int64           `json:"started"` // Unix ms
+	Uptime     float64         `json:"uptime_s"`
+	ConfigHash string          `json:"config_hash,omitempty"`
+	Link       LinkStatus      `json:"link"`
+	Outbox     OutboxStatus    `json:"outbox"`
+	Devices    []DeviceStatus  `json:"devices"`
+	Active     ActiveStatus    `json:"active"`
+	Warnings   []Warning       `json:"warnings"`           // active health warnings, errors first
+	Config     *ConfigStatus   `json:"config,omitempty"`   // remote config state, under a Runner
+	Firmware   *FirmwareStatus `json:"firmware,omitempty"` // slots, trial and update progress
 }
 
 // ActiveStatus is what holds now, so a platform that (re)connects learns
@@ -103,6 +104,9 @@ func (a *Agent) status(state string) Status {
 	}
 	st.Active = activeStatus(a.pipe.conditions())
 	st.Warnings, st.Config = a.warnings(), a.configStatus()
+	if a.fw != nil {
+		st.Firmware = a.fw.status()
+	}
 	return st
 }
 

@@ -11,6 +11,7 @@ const (
 	TypeDevice    = "device"
 	TypeGap       = "gap"
 	TypeAgent     = "agent"
+	TypeFirmware  = "firmware"
 )
 
 // Event is one entry of an event message. Fields that do not apply to a
@@ -37,9 +38,17 @@ type Event struct {
 	ToSeq   uint64 `json:"to_seq,omitempty"`
 	Records int    `json:"records,omitempty"`
 
-	// agent
+	// agent, firmware
 	Version string `json:"version,omitempty"`
 	Detail  string `json:"detail,omitempty"`
+
+	// firmware: the version replaced or returned to, the slot, the trial
+	// start count, download progress in bytes
+	From  string `json:"from,omitempty"`
+	Slot  string `json:"slot,omitempty"`
+	Boots int    `json:"boots,omitempty"`
+	Done  int64  `json:"done,omitempty"`
+	Total int64  `json:"total,omitempty"`
 }
 
 // AppendEvents appends the body of an event record.
