@@ -37,6 +37,8 @@ type applyRig struct {
 	done   chan error
 	cancel context.CancelFunc
 	yaml   func(passFile, level string) string
+	// edit, when set, changes the agent's options before start.
+	edit func(*agent.Options)
 }
 
 func newApplyRig(t *testing.T) *applyRig {
@@ -104,6 +106,9 @@ func (r *applyRig) start() {
 		NewSink: func(c config.MQTT, will *drivers.Message, log *slog.Logger) (drivers.Sink, error) {
 			return mqtt.FromConfig(c, will, log)
 		}}
+	if r.edit != nil {
+		r.edit(&opts)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.done = cancel, make(chan error, 1)
 	go func() { r.done <- agent.NewRunner(opts).Run(ctx, cfg) }()
@@ -195,6 +200,7 @@ func (r *applyRig) command(name string, args any) command.Reply {
 	var reply command.Reply
 	r.wait("reply to "+name, func(ms []mqtttest.Msg) bool {
 		for _, m := range ms {
+			reply = command.Reply{} // no field left over from another reply
 			if m.Topic == r.topics.CmdReply && json.Unmarshal(m.Payload, &reply) == nil && reply.ID == c.ID {
 				return true
 			}
