@@ -41,7 +41,19 @@
 // window passes, or the boot count passes MaxBoots (crashes, power cuts),
 // it restores the previous slot and starts that. The started process
 // learns its slot from the environment (EnvDir, EnvSlot): the agent calls
-// Commit once healthy, and TakeEvents to publish the Events.
+// Commit once healthy, and publishes the Events.
+//
+// # The agent's side
+//
+// Process is what the agent uses (main.go wires it into agent.Options):
+// TrialState, Commit, the pending events and Update. Update is a remote
+// install (the signed firmware.update command): it loads the trusted
+// keys at each call (missing or empty: refused, fail closed), downloads
+// an https URL into incoming/ (resumed per URL, bounded), and installs as
+// Installer does; every refusal is recorded as a Rejected event. The agent
+// publishes events at least once: PendingEvents lists them, and
+// ForgetEvents drops exactly those once they are in its outbox (TakeEvents
+// takes and forgets in one step, for tools that print them).
 //
 // Lock order: install.lock (held for a whole install) before lock (held
 // for each state change).
