@@ -123,7 +123,7 @@ func (a *Agent) writeOutboxMetrics(p *promWriter, now time.Time) {
 				}
 				return now.Sub(l.Oldest).Seconds()
 			}},
-		{"canary_outbox_dropped_total", "counter", "Records evicted by the byte budget since the outbox was opened.",
+		{"canary_outbox_dropped_total", "counter", "Records evicted by the byte budget since the outbox was opened (disk failures: canary_outbox_dropped_disk_total).",
 			func(l buffer.LaneStats) float64 { return float64(l.Dropped) }},
 	}
 	for _, f := range fams {
@@ -132,6 +132,10 @@ func (a *Agent) writeOutboxMetrics(p *promWriter, now time.Time) {
 			p.sample(f.name, f.v(s.Lanes[l]), label{"lane", l.String()})
 		}
 	}
+	_, _, droppedDisk := a.out.condition()
+	p.family("canary_outbox_dropped_disk_total", "counter", "Records dropped since the agent started because the outbox "+
+		"could not store them (disk full, read-only, I/O error, or a batch the outbox refused); status outbox.dropped_disk.")
+	p.sample("canary_outbox_dropped_disk_total", float64(droppedDisk))
 	p.family("canary_outbox_file_bytes", "gauge", "Size of the outbox (file size for bbolt).")
 	p.sample("canary_outbox_file_bytes", float64(s.Bytes))
 	p.family("canary_outbox_max_bytes", "gauge", "Byte budget of the outbox (buffer.max_bytes).")

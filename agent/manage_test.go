@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,10 +181,18 @@ func TestStatusRepublishedOnHealthChange(t *testing.T) {
 // its numbers are the agent's.
 func TestMetricsParseWithPrometheusParser(t *testing.T) {
 	sink := &fakeSink{}
-	a := mgmtAgent(t, &fakeSource{}, sink, nil, Options{})
+	box := &faultBox{Outbox: buffer.NewMemory(buffer.Options{MaxBytes: 1 << 20})}
+	a := mgmtAgent(t, &fakeSource{}, sink, nil, Options{Outbox: box})
 	stop := runAgent(a, sink)
 	defer stop()
 	waitFor(t, 5*time.Second, func() bool { return a.fwd.acked.Load() >= 3 })
+	// A spell of full disk drops data; once the outbox writes again the
+	// count stands still, so status and /metrics can be compared.
+	box.fail(syscall.ENOSPC)
+	waitFor(t, 5*time.Second, func() bool { return a.status("online").Outbox.DroppedDisk > 0 })
+	box.fail(nil)
+	waitFor(t, 5*time.Second, func() bool { return a.status("online").Outbox.WriteError == "" })
+	droppedDisk := a.status("online").Outbox.DroppedDisk
 	a.m.met.command("ping", "")
 	a.m.met.command("", command.ReasonBadSignature)
 	srv := httptest.NewServer(a.httpHandler())
@@ -244,6 +253,12 @@ func TestMetricsParseWithPrometheusParser(t *testing.T) {
 	for _, name := range []string{"canary_outbox_depth", "canary_outbox_bytes", "canary_outbox_oldest_age_seconds", "canary_outbox_dropped_total"} {
 		value(name, map[string]string{"lane": "event"})
 		value(name, map[string]string{"lane": "data"})
+	}
+	if v := value("canary_outbox_dropped_disk_total", nil); v != float64(droppedDisk) {
+		t.Errorf("canary_outbox_dropped_disk_total %v, status outbox.dropped_disk %d", v, droppedDisk)
+	}
+	if v := value("canary_outbox_dropped_total", map[string]string{"lane": "data"}); v != 0 {
+		t.Errorf("canary_outbox_dropped_total{lane=data} %v: disk drops counted as budget evictions", v)
 	}
 	value("canary_uplink_connects_total", nil)
 	value("canary_device_poll_latency_seconds", map[string]string{"device": "dev"})
