@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -39,7 +38,7 @@ type Source struct {
 // Info describes the device's security for status.
 func (s *Source) Info() Info { return s.info }
 
-// Reconnects counts sessions opened after the first.
+// Reconnects counts connection attempts after the first, failed or not.
 func (s *Source) Reconnects() int64 { return s.reconnects.Load() }
 
 // Run connects, reads every point once, then subscribes (or polls) until
@@ -270,17 +269,14 @@ func (s *Source) dial(ctx context.Context, onState func(opcua.ConnState)) (conn,
 	}
 }
 
-// checkExpiry warns at each connect while the client certificate expires
-// within ExpiryWarning; CertExpiry offers the same to a health registry.
+// checkExpiry warns at each connect while a client certificate expires
+// within ExpiryWarning; Certs offers the same to the agent's health
+// warnings.
 func (s *Source) checkExpiry() {
-	if s.dialer.mode == ua.MessageSecurityModeNone {
-		return
-	}
-	path := s.dialer.certFile
-	if path == "" {
-		path = filepath.Join(s.dialer.stateDir, "opcua", certFile)
-	}
-	if na, soon, err := certExpiry(path, s.clock.Now()); err == nil && soon {
-		s.log.Warn("opcua: client certificate expires soon", "device", s.dev, "not_after", na)
+	now := s.clock.Now()
+	for _, c := range s.Certs() {
+		if c.NotAfter.Sub(now) < ExpiryWarning {
+			s.log.Warn("opcua: client certificate expires soon", "device", s.dev, "cert", c.File, "not_after", c.NotAfter)
+		}
 	}
 }
