@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"path/filepath"
 	"time"
 )
@@ -46,11 +47,23 @@ const (
 	defaultMaxGap      = 10
 	defaultMaxInterval = Duration(60 * time.Second)
 	defaultBaud        = 9600
+	// defaultBackoffMax caps the back-off of a unit that stopped answering
+	// (drivers/modbus falls back to the same for a config without defaults).
+	defaultBackoffMax = Duration(5 * time.Minute)
 )
 
 // defaultGPIOInterval is how often dry contacts are polled; edges, where
 // the host has them, only wake the poll early.
 const defaultGPIOInterval = Duration(100 * time.Millisecond)
+
+// Defaults of driver opcua: secure by default.
+const (
+	defaultOPCUAMode            = "SignAndEncrypt"
+	defaultOPCUAPolicy          = "Basic256Sha256"
+	defaultOPCUAPublishInterval = Duration(time.Second)
+	defaultOPCUAInterval        = Duration(5 * time.Second)
+	defaultOPCUATimeout         = Duration(5 * time.Second)
+)
 
 // ApplyDefaults fills each device's and point's unset fields. A field is
 // unset when the file did not write it; for a config built in code (no
@@ -59,6 +72,27 @@ const defaultGPIOInterval = Duration(100 * time.Millisecond)
 func (c *Config) ApplyDefaults() {
 	for i := range c.Devices {
 		c.Devices[i].applyDefaults(c.pos, indexPath("devices", i))
+	}
+	c.applyBackoffDefaults()
+}
+
+// applyBackoffDefaults fills a zero backoff_max of Modbus devices. The cap
+// is a bus's (devices with one transport and address share a connection)
+// and the driver takes it from the last device on the bus that sets one,
+// so a device that leaves it zero gets that value, else the default: the
+// effective config shows what its bus does.
+func (c *Config) applyBackoffDefaults() {
+	busKey := func(d *Device) string { return d.Transport + " " + d.Address }
+	set := map[string]Duration{}
+	for i := range c.Devices {
+		if d := &c.Devices[i]; d.Driver == "modbus" && d.BackoffMax > 0 {
+			set[busKey(d)] = d.BackoffMax
+		}
+	}
+	for i := range c.Devices {
+		if d := &c.Devices[i]; d.Driver == "modbus" && d.BackoffMax == 0 {
+			d.BackoffMax = cmp.Or(set[busKey(d)], defaultBackoffMax)
+		}
 	}
 }
 
@@ -89,6 +123,26 @@ func (d *Device) applyDefaults(pos *positions, path string) {
 		setIf(&s.Parity, "N", s.Parity == "")
 		setIf(&s.DataBits, 8, s.DataBits == 0)
 		setIf(&s.StopBits, 1, s.StopBits == 0)
+	}
+}
+
+func (d *Device) applyOPCUADefaults(unset func(field string, zero bool) bool) {
+	s := &d.Security
+	setIf(&s.Mode, defaultOPCUAMode, s.Mode == "")
+	setIf(&s.Policy, "None", s.Policy == "" && s.Mode == "None")
+	setIf(&s.Policy, defaultOPCUAPolicy, s.Policy == "")
+	setIf(&d.Auth.Type, "anonymous", d.Auth.Type == "")
+	setIf(&d.Mode, "subscribe", d.Mode == "")
+	setIf(&d.PublishInterval, defaultOPCUAPublishInterval, unset("publish_interval", d.PublishInterval == 0))
+	setIf(&d.Interval, defaultOPCUAInterval, unset("interval", d.Interval == 0))
+	setIf(&d.Timeout, defaultOPCUATimeout, unset("timeout", d.Timeout == 0))
+	setIf(&d.MaxInterval, defaultMaxInterval, unset("max_interval", d.MaxInterval == 0))
+	for i := range d.Points {
+		p := &d.Points[i]
+		setIf(&p.DeadbandType, "none", p.DeadbandType == "")
+		// 0 means these defaults to drivers/opcua too, written or not
+		setIf(&p.SamplingInterval, d.PublishInterval, p.SamplingInterval == 0)
+		setIf(&p.QueueSize, 1, p.QueueSize == 0)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"time"
 )
 
 // OPC UA enums, as written in the config (the spellings of the OPC UA
@@ -17,32 +16,6 @@ var (
 	opcuaReadModes = []string{"subscribe", "poll"}
 	opcuaDeadbands = []string{"none", "absolute", "percent"}
 )
-
-// Defaults of driver opcua: secure by default.
-const (
-	defaultOPCUAMode            = "SignAndEncrypt"
-	defaultOPCUAPolicy          = "Basic256Sha256"
-	defaultOPCUAPublishInterval = Duration(time.Second)
-	defaultOPCUAInterval        = Duration(5 * time.Second)
-	defaultOPCUATimeout         = Duration(5 * time.Second)
-)
-
-func (d *Device) applyOPCUADefaults(unset func(field string, zero bool) bool) {
-	s := &d.Security
-	setIf(&s.Mode, defaultOPCUAMode, s.Mode == "")
-	setIf(&s.Policy, "None", s.Policy == "" && s.Mode == "None")
-	setIf(&s.Policy, defaultOPCUAPolicy, s.Policy == "")
-	setIf(&d.Auth.Type, "anonymous", d.Auth.Type == "")
-	setIf(&d.Mode, "subscribe", d.Mode == "")
-	setIf(&d.PublishInterval, defaultOPCUAPublishInterval, unset("publish_interval", d.PublishInterval == 0))
-	setIf(&d.Interval, defaultOPCUAInterval, unset("interval", d.Interval == 0))
-	setIf(&d.Timeout, defaultOPCUATimeout, unset("timeout", d.Timeout == 0))
-	setIf(&d.MaxInterval, defaultMaxInterval, unset("max_interval", d.MaxInterval == 0))
-	for i := range d.Points {
-		p := &d.Points[i]
-		setIf(&p.DeadbandType, "none", p.DeadbandType == "")
-	}
-}
 
 func (v *checker) opcua(p string, d *Device) {
 	v.opcuaEndpoint(p, d)
