@@ -35,7 +35,7 @@ type mgmt struct {
 }
 
 func newMgmt(a *Agent) *mgmt {
-	m := &mgmt{a: a, health: NewHealth(a.clock.Now), met: newMetrics(a.cfg)}
+	m := &mgmt{a: a, health: NewHealth(a.clock.Now), met: newMetrics(a.cfg, a.clock.Now)}
 	m.clk = newClockWatch(a.opts.BuildTime)
 	return m
 }

@@ -28,7 +28,8 @@ type metrics struct {
 	connects   atomic.Uint64   // attempts, successful or not
 	connFailed atomic.Uint64
 
-	fwdBeat atomic.Int64 // Unix ns the forwarder last called the sink
+	fwdBeat atomic.Int64     // Unix ns the forwarder last called the sink
+	now     func() time.Time // the agent clock, for liveness
 
 	cmdMu       sync.Mutex
 	cmdAccepted map[string]uint64 // by command
@@ -41,9 +42,9 @@ type devMetrics struct {
 	interval      time.Duration
 }
 
-func newMetrics(cfg *config.Config) *metrics {
+func newMetrics(cfg *config.Config, now func() time.Time) *metrics {
 	m := &metrics{devices: map[string]*devMetrics{}, pubBuckets: make([]atomic.Uint64, len(publishBuckets)),
-		cmdAccepted: map[string]uint64{}, cmdRefused: map[string]uint64{}}
+		cmdAccepted: map[string]uint64{}, cmdRefused: map[string]uint64{}, now: now}
 	for _, d := range cfg.Devices {
 		m.devices[d.ID] = &devMetrics{interval: d.Interval.D()}
 	}
@@ -56,7 +57,7 @@ func (m *metrics) scan(sc *drivers.Scan, now time.Time) {
 	if d == nil {
 		return
 	}
-	d.lastScan.Store(time.Now().UnixNano())
+	d.lastScan.Store(now.UnixNano())
 	for i := range sc.Samples {
 		if sc.Samples[i].Quality == drivers.Good {
 			d.good.Add(1)
@@ -125,7 +126,7 @@ type meteredSink struct {
 	m *metrics
 }
 
-func (s meteredSink) beat() { s.m.fwdBeat.Store(time.Now().UnixNano()) }
+func (s meteredSink) beat() { s.m.fwdBeat.Store(s.m.now().UnixNano()) }
 
 func (s meteredSink) Connect(ctx context.Context) error {
 	s.beat()

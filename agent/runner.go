@@ -245,9 +245,11 @@ func (a *Agent) announceRollback() {
 // alive reports whether the agent's main loops made progress recently:
 // the forwarder (it calls the sink at least every minute) and every
 // device's source (a scan, failed or not, at least every few intervals;
-// a restart back-off is at most a minute).
+// a restart back-off is at most a minute; a subscribing source emits an
+// empty scan after each health check). Progress is measured on the agent
+// clock, which the loops use for their own timers.
 func (a *Agent) alive() error {
-	now := time.Now()
+	now := a.clock.Now()
 	m := a.m.met
 	fwdLimit := 2*max(time.Minute, a.cfg.Platform.MQTT.ReconnectMax.D()) + a.cfg.Platform.MQTT.ConnectTimeout.D()
 	if now.Sub(time.Unix(0, max(m.fwdBeat.Load(), a.started.UnixNano()))) > fwdLimit && now.Sub(a.started) > fwdLimit {

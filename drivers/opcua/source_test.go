@@ -20,6 +20,12 @@ import (
 // cancels it and checks that Run returned.
 func run(t *testing.T, srv *opcuatest.Server, edit func(*config.Device), stateDir string) (*Source, <-chan drivers.Scan) {
 	t.Helper()
+	return runEnv(t, srv, edit, drivers.Env{StateDir: stateDir})
+}
+
+// runEnv is run with the Env (a fake clock) the test gives.
+func runEnv(t *testing.T, srv *opcuatest.Server, edit func(*config.Device), env drivers.Env) (*Source, <-chan drivers.Scan) {
+	t.Helper()
 	d := config.Device{ID: "sis", Driver: "opcua", Endpoint: srv.URL, Security: config.OPCUASecurity{Mode: "None"},
 		Timeout: config.Duration(time.Second), Interval: config.Duration(200 * time.Millisecond),
 		PublishInterval: config.Duration(50 * time.Millisecond),
@@ -30,7 +36,7 @@ func run(t *testing.T, srv *opcuatest.Server, edit func(*config.Device), stateDi
 	if edit != nil {
 		edit(&d)
 	}
-	s, err := New(d, drivers.Env{StateDir: stateDir})
+	s, err := New(d, env)
 	if err != nil {
 		t.Fatal(err)
 	}

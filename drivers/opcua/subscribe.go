@@ -96,7 +96,9 @@ func itemRequest(p point, nid *ua.NodeID, handle uint32) *ua.MonitoredItemCreate
 // notifyLoop emits one Scan per data-change notification, holding only the
 // points that changed, and checks the session with a cheap read every
 // interval: a server that vanished without closing the socket is caught by
-// the read's timeout.
+// the read's timeout. A successful check emits an empty Scan (Err nil, no
+// Samples): a subscription whose values never change still shows the
+// agent, every interval, that the device is alive and online.
 func (s *Source) notifyLoop(ctx context.Context, c conn, ch <-chan *opcua.PublishNotificationData, emit func(drivers.Scan), dead <-chan struct{}) error {
 	tick := s.clock.NewTicker(s.interval)
 	defer tick.Stop()
@@ -107,9 +109,11 @@ func (s *Source) notifyLoop(ctx context.Context, c conn, ch <-chan *opcua.Publis
 		case <-dead:
 			return ErrConnLost
 		case <-tick.C():
-			if err := s.health(ctx, c); err != nil {
+			start := s.clock.Now()
+			if err := s.health(ctx, c); err != nil || ctx.Err() != nil {
 				return err
 			}
+			emit(drivers.Scan{Device: s.dev, At: start, Latency: s.clock.Now().Sub(start)})
 		case n := <-ch:
 			if err := s.notification(n, emit); err != nil {
 				return err
