@@ -45,24 +45,15 @@ func newMgmt(a *Agent) *mgmt {
 // disk error) sets and clears its warning here.
 func (a *Agent) Health() *Health { return a.m.health }
 
-// CertExpiry raises cert_expiring:name when notAfter is within 30 days,
-// and clears it otherwise. Call it whenever a certificate is loaded.
-func (a *Agent) CertExpiry(name string, notAfter time.Time) {
-	left := notAfter.Sub(a.clock.Now())
-	sev := SevWarning
-	if left <= 0 {
-		sev = SevError
-	}
-	a.m.health.SetIf(left < 30*24*time.Hour, WarnCertExpiring+":"+name, sev,
-		fmt.Sprintf("certificate %s expires %s", name, notAfter.UTC().Format(time.RFC3339)))
-}
-
-// manage runs until ctx ends: it re-evaluates health and republishes the
-// retained status when the warnings change (at most every statusMinGap;
-// the forwarder republishes it every minute anyway).
+// manage runs until ctx ends: it re-evaluates health, re-reads the client
+// certificates daily, and republishes the retained status when the
+// warnings change (at most every statusMinGap; the forwarder republishes
+// it every minute anyway).
 func (m *mgmt) manage(ctx context.Context) {
 	t := m.a.clock.NewTicker(healthEvery)
 	defer t.Stop()
+	certs := m.a.clock.NewTicker(certCheckEvery)
+	defer certs.Stop()
 	var last time.Time
 	pending := false
 	for {
@@ -71,6 +62,8 @@ func (m *mgmt) manage(ctx context.Context) {
 			return
 		case <-t.C():
 			m.evaluate()
+		case <-certs.C():
+			m.a.checkCerts()
 		case <-m.health.Changed():
 			pending = true
 		}
@@ -172,6 +165,7 @@ func (a *Agent) observe(sc *drivers.Scan, report []drivers.Sample, now time.Time
 // start runs the management loops of one agent until ctx ends.
 func (m *mgmt) start(ctx context.Context) {
 	m.a.announceRollback()
+	m.a.checkCerts()
 	if m.cmd != nil {
 		go m.cmd.work(ctx)
 	}
