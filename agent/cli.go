@@ -56,6 +56,7 @@ const usage = `canary — edge gateway agent for safety monitoring (read-only to
 usage:
   canary run -c FILE           run the agent (config path also from CANARY_CONFIG)
   canary check -c FILE         validate a config; print every error as FILE:LINE: field: message
+                               (and settings that weaken security as "warning: …"; exit 0)
   canary demo [--for DURATION] simulated detectors, a local broker and the real agent
   canary version               version, commit, build date, Go version, platform
 
@@ -189,9 +190,13 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "canary check:", err)
 		return ExitUsage
 	}
-	if _, err := config.Load(path); err != nil {
+	cfg, err := config.Load(path)
+	if err != nil {
 		printConfigErrors(stderr, err)
 		return ExitFailure
+	}
+	for _, w := range cfg.Warnings() { // accepted on purpose: valid, but said
+		fmt.Fprintln(stderr, "warning:", w.Error())
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return ExitOK

@@ -26,7 +26,9 @@ const (
 	WarnDiskError        = "disk_error"
 	WarnClockUnsynced    = "clock_unsynced"
 	WarnClockJumped      = "clock_jumped"
-	WarnCertExpiring     = "cert_expiring"  // :name
+	WarnCertExpiring     = "cert_expiring" // :name
+	WarnInsecure         = "insecure"      // :device
+	WarnInsecureUplink   = "insecure_uplink"
 	WarnBypassOverdue    = "bypass_overdue" // :point
 	WarnCommandsRejected = "commands_rejected"
 	WarnConfigRolledBack = "config_rolled_back"

@@ -165,6 +165,7 @@ func (a *Agent) observe(sc *drivers.Scan, report []drivers.Sample, now time.Time
 // start runs the management loops of one agent until ctx ends.
 func (m *mgmt) start(ctx context.Context) {
 	m.a.announceRollback()
+	m.a.raiseConfigWarnings()
 	m.a.checkCerts()
 	if m.cmd != nil {
 		go m.cmd.work(ctx)

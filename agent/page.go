@@ -117,8 +117,8 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-
 </table>{{else}}<p id="conditions">None.</p>{{end}}
 
 <h2>Devices</h2>
-<table id="devices"><tr><th>device</th><th>state</th><th>last good read</th><th>polls</th><th>failures</th><th>latency</th><th>error</th></tr>
-{{range .Devices}}<tr class="{{.State}}"><td>{{.ID}}</td><td>{{.State}}</td><td>{{ms .LastGood}}</td><td>{{.Polls}}</td><td>{{.Failures}}</td><td>{{.LatencyMS}} ms</td><td>{{.LastError}}</td></tr>
+<table id="devices"><tr><th>device</th><th>state</th><th>last good read</th><th>polls</th><th>failures</th><th>latency</th><th>security</th><th>error</th></tr>
+{{range .Devices}}<tr class="{{.State}}"><td>{{.ID}}</td><td>{{.State}}</td><td>{{ms .LastGood}}</td><td>{{.Polls}}</td><td>{{.Failures}}</td><td>{{.LatencyMS}} ms</td><td{{if .Insecure}} class="warning"{{end}}>{{.Security}}{{if .Insecure}} (insecure){{end}}</td><td>{{.LastError}}</td></tr>
 {{end}}</table>
 
 <h2>Points</h2>

@@ -77,6 +77,11 @@ type DeviceStatus struct {
 	Polls     uint64  `json:"polls"`
 	Failures  uint64  `json:"failures"`
 	LatencyMS float64 `json:"poll_latency_ms"`
+	// Security is how the connection is protected, as the driver reports
+	// it (OPC UA: "SignAndEncrypt/Basic256Sha256", "None"); Insecure marks
+	// one without security across a network, accepted in config.
+	Security string `json:"security,omitempty"`
+	Insecure bool   `json:"insecure,omitempty"`
 }
 
 func (a *Agent) status(state string) Status {
@@ -102,6 +107,7 @@ func (a *Agent) status(state string) Status {
 	for _, id := range ids {
 		st.Devices = append(st.Devices, a.pipe.devices[id].status())
 	}
+	a.addLinks(st.Devices)
 	st.Active = activeStatus(a.pipe.conditions())
 	st.Warnings, st.Config = a.warnings(), a.configStatus()
 	if a.fw != nil {
