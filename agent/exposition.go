@@ -53,6 +53,7 @@ func (a *Agent) writeMetrics(out io.Writer) error {
 	p.family("canary_uptime_seconds", "gauge", "Seconds since this agent instance started.")
 	p.sample("canary_uptime_seconds", now.Sub(a.started).Seconds())
 	a.writeDeviceMetrics(p)
+	a.writeReconnectMetrics(p)
 	a.writeOutboxMetrics(p, now)
 	a.writeLinkMetrics(p)
 	a.writeCommandMetrics(p)
@@ -94,6 +95,17 @@ func (a *Agent) writeDeviceMetrics(p *promWriter) {
 			if dm := a.m.met.devices[st.ID]; dm != nil {
 				p.sample(f.name, f.v(st, dm), label{"device", st.ID})
 			}
+		}
+	}
+}
+
+// writeReconnectMetrics lists the devices whose driver counts reconnects.
+func (a *Agent) writeReconnectMetrics(p *promWriter) {
+	links := a.links()
+	p.family("canary_device_reconnects_total", "counter", "Connection attempts after the first (drivers that keep a session: OPC UA).")
+	for _, ds := range a.pipe.order {
+		if l, ok := links[ds.id]; ok {
+			p.sample("canary_device_reconnects_total", float64(l.Reconnects), label{"device", ds.id})
 		}
 	}
 }
