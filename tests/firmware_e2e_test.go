@@ -109,10 +109,19 @@ devices:
 		}
 		return false
 	})
-	var state firmware.State
-	b, _ := os.ReadFile(filepath.Join(fwDir, "state.json"))
-	if err := json.Unmarshal(b, &state); err != nil || state.Active != firmware.SlotA || state.Trial || len(state.Events) != 0 {
-		t.Fatalf("state.json %s (%v): want slot a committed, events published", b, err)
+	// Events are forgotten just after the append that holds them, which
+	// the platform may see first: give the agent a moment.
+	var b []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var state firmware.State
+		b, _ = os.ReadFile(filepath.Join(fwDir, "state.json"))
+		err := json.Unmarshal(b, &state)
+		if err == nil && state.Active == firmware.SlotA && !state.Trial && len(state.Events) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state.json %s (%v): want slot a committed, events published", b, err)
+		}
 	}
 	if err := second.Stop(20 * time.Second); err != nil {
 		t.Fatal(err)
