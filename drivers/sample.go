@@ -97,6 +97,11 @@ func (v Value) Bool() bool {
 
 func (v Value) Str() string { return v.str }
 
+// Int and Uint return an integer value's exact bits (no conversion
+// through float64); they are meaningful for KindInt and KindUint.
+func (v Value) Int() int64   { return int64(v.bits) }
+func (v Value) Uint() uint64 { return v.bits }
+
 // Equal reports whether two values are identical in kind and content.
 func (v Value) Equal(o Value) bool { return v == o }
 

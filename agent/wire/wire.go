@@ -62,15 +62,36 @@ func NewFramer(site, gateway string) *Framer {
 
 // Frame appends the message for one stored body to dst.
 func (f *Framer) Frame(dst []byte, boot string, seq uint64, body []byte) []byte {
-	dst = append(dst, f.head...)
-	dst = appendString(dst, boot)
-	dst = append(dst, `,"seq":`...)
-	dst = strconv.AppendUint(dst, seq, 10)
+	dst = f.appendHead(dst, boot, seq)
 	if len(body) > 0 {
 		dst = append(dst, ',')
 		dst = append(dst, body...)
 	}
 	return append(dst, '}')
+}
+
+// FrameStored is Frame for a body as the outbox keeps it: a compact data
+// body is turned into its JSON body (AppendBody). An error means the
+// stored body is damaged; dst is then returned unchanged.
+func (f *Framer) FrameStored(dst []byte, boot string, seq uint64, body []byte) ([]byte, error) {
+	if !IsCompact(body) {
+		return f.Frame(dst, boot, seq, body), nil
+	}
+	start := len(dst)
+	dst = append(f.appendHead(dst, boot, seq), ',')
+	dst, err := AppendBody(dst, body)
+	if err != nil {
+		return dst[:start], err
+	}
+	return append(dst, '}'), nil
+}
+
+// appendHead appends the envelope up to and including seq.
+func (f *Framer) appendHead(dst []byte, boot string, seq uint64) []byte {
+	dst = append(dst, f.head...)
+	dst = appendString(dst, boot)
+	dst = append(dst, `,"seq":`...)
+	return strconv.AppendUint(dst, seq, 10)
 }
 
 // appendHistorical starts a body.
