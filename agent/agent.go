@@ -109,7 +109,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	a.fwd = &forwarder{sink: sink, box: a.box, framer: wire.NewFramer(cfg.Site.ID, cfg.Site.Gateway),
 		topics: topics, clock: a.clock, log: a.log, window: max(m.MaxInflight, 1), rate: float64(cfg.Buffer.BackfillRate),
 		retry:  backoff{min: max(m.ReconnectMin.D(), 10*time.Millisecond), max: max(m.ReconnectMax.D(), m.ReconnectMin.D(), 10*time.Millisecond)},
-		status: a.statusJSON, onReady: a.onUplinkReady}
+		status: a.statusJSON, onReady: a.onUplinkReady, onDamaged: a.damaged}
 	a.fw = newFWLink(a)
 	a.m.cmd = newCommander(a)
 	return a, nil
@@ -220,7 +220,7 @@ func (a *Agent) runSource(ctx context.Context, src drivers.Source) (err error) {
 }
 
 // onScan is the per-scan hot path, on the source's goroutine: pipeline,
-// then one outbox append holding the events and the data record.
+// then one outbox append holding the events and the data records.
 func (a *Agent) onScan(sc drivers.Scan) {
 	now := a.clock.Now()
 	samples, evs := a.pipe.process(&sc, now)
@@ -228,19 +228,21 @@ func (a *Agent) onScan(sc drivers.Scan) {
 	if len(samples) == 0 && len(evs) == 0 {
 		return
 	}
+	ds := a.pipe.devices[sc.Device]
 	hist := a.historical()
-	recs := make([]buffer.Record, 0, 2)
+	rb := &ds.rec
+	rb.reset()
 	if len(evs) > 0 {
-		recs = append(recs, buffer.Record{Lane: buffer.LaneEvent, Boot: a.boot, Created: now,
+		rb.add(buffer.Record{Lane: buffer.LaneEvent, Boot: a.boot, Created: now,
 			Payload: wire.AppendEvents(nil, hist, evs)})
 	}
-	if len(samples) > 0 {
-		recs = append(recs, buffer.Record{Lane: buffer.LaneData, Boot: a.boot, Created: now,
-			Payload: wire.AppendSamples(nil, hist, samples)})
-	}
-	a.append(recs)
+	rb.data(samples, hist, a.boot, now)
+	a.append(rb.recs)
 	if len(evs) > 0 {
 		a.saveState() // after the events are durable: a crash repeats, never loses
+		if hasCondition(evs) {
+			a.m.health.Touch() // the retained status lists what is active now
+		}
 	}
 }
 
@@ -279,6 +281,13 @@ func (a *Agent) encodeGap(g buffer.Gap) []byte {
 	return wire.AppendEvents(nil, a.historical(), []wire.Event{{ID: a.ids.next(), TS: a.clock.Now().UnixMilli(),
 		Type: wire.TypeGap, State: "dropped", Lane: g.Lane.String(), FromSeq: g.FromSeq, ToSeq: g.ToSeq,
 		Records: g.Records, Reason: g.Reason}})
+}
+
+// damaged tells the platform about a record the forwarder had to drop
+// because its stored body could not be decoded.
+func (a *Agent) damaged(r buffer.Record) {
+	a.event(wire.Event{Type: wire.TypeGap, State: "dropped", Lane: r.Lane.String(), FromSeq: r.Seq, ToSeq: r.Seq,
+		Records: 1, Reason: "corrupt"})
 }
 
 func shortHash(h string) string {

@@ -31,6 +31,9 @@ type forwarder struct {
 	retry   backoff
 	status  func(state string) []byte
 	onReady func(ctx context.Context) // after birth: subscriptions
+	// onDamaged reports a record dropped because its body cannot be
+	// decoded.
+	onDamaged func(r buffer.Record)
 
 	mu          sync.Mutex
 	connected   bool
@@ -206,7 +209,11 @@ func (f *forwarder) next(free int, mark uint64, bucket *tokens) (recs []buffer.R
 }
 
 func (f *forwarder) publish(ctx context.Context, inflight chan pending, r buffer.Record, buf []byte) []byte {
-	buf = f.framer.Frame(buf[:0], r.Boot, r.Seq, r.Payload)
+	buf, err := f.framer.FrameStored(buf[:0], r.Boot, r.Seq, r.Payload)
+	if err != nil {
+		f.undeliverable(r, err)
+		return buf
+	}
 	topic := f.topics.Data
 	if r.Lane == buffer.LaneEvent {
 		topic = f.topics.Event
@@ -217,6 +224,19 @@ func (f *forwarder) publish(ctx context.Context, inflight chan pending, r buffer
 	inflight <- pending{rec: r, d: f.sink.Publish(ctx, msg)}
 	f.published.Add(1)
 	return buf
+}
+
+// undeliverable takes a record whose stored body cannot be decoded (a
+// damaged file that passed the checks at open) out of the outbox, so it
+// does not block its lane, and has the agent say so with a gap event.
+func (f *forwarder) undeliverable(r buffer.Record, err error) {
+	f.log.Error("outbox record cannot be decoded: dropped", "lane", r.Lane.String(), "seq", r.Seq, "err", err)
+	if err := f.box.Ack([]buffer.Record{r}); err != nil {
+		f.log.Error("outbox ack failed", "err", err)
+	}
+	if f.onDamaged != nil {
+		f.onDamaged(r)
+	}
 }
 
 // collect resolves deliveries in publish order, acking runs of successes

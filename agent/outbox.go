@@ -178,7 +178,9 @@ func (g *outboxGuard) condition() (writeErr string, queued int, dropped uint64) 
 
 // openOutbox opens the bbolt outbox, moving a damaged file aside (kept as
 // outbox.db.corrupt-<time>) and starting empty; Run then emits an `agent`
-// event with state "outbox_reset".
+// event with state "outbox_reset". It writes without DEFLATE: data
+// records are compact bodies already (wire.DataEncoder) and events are
+// few; records an older agent compressed are still read.
 func (a *Agent) openOutbox() error {
 	if a.opts.Outbox != nil {
 		a.box = a.opts.Outbox
@@ -189,7 +191,7 @@ func (a *Agent) openOutbox() error {
 		return fmt.Errorf("agent: outbox directory: %w", err)
 	}
 	box, reset, err := buffer.OpenOrReset(b.Path, buffer.Options{MaxBytes: int64(b.MaxBytes), Boot: a.boot,
-		EncodeGap: a.encodeGap, Now: a.clock.Now, Compress: true, Retain: b.Retain.D()})
+		EncodeGap: a.encodeGap, Now: a.clock.Now, Retain: b.Retain.D()})
 	if err != nil {
 		return fmt.Errorf("agent: outbox: %w", err)
 	}

@@ -49,6 +49,11 @@ type deviceState struct {
 
 	out      []drivers.Sample // reused between scans
 	bypasses []*pointState    // checked against the agent clock
+	hasQuals bool             // has fault or maintenance points
+
+	// Record making, touched only by the goroutine that emits the
+	// device's scans (onScan), outside mu.
+	rec records
 }
 
 type pointState struct {
@@ -94,6 +99,7 @@ func newPipeline(cfg *config.Config, ids *idGen) *pipeline {
 			if ps.kind == kindBypass {
 				ds.bypasses = append(ds.bypasses, ps)
 			}
+			ds.hasQuals = ds.hasQuals || ps.kind.qualifies()
 			if pt.Deadband != nil {
 				ps.deadband = *pt.Deadband
 			}
@@ -131,14 +137,16 @@ func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]drivers.Sample, [
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	evs := p.deviceEvents(ds, sc, now)
-	for i := range sc.Samples {
-		if ps := ds.points[sc.Samples[i].Point]; ps != nil && ps.kind.qualifies() {
-			evs = p.evalCondition(ps, &sc.Samples[i], evs)
+	if ds.hasQuals {
+		for i := range sc.Samples {
+			if ps := ds.point(i, sc.Samples[i].Point); ps != nil && ps.kind.qualifies() {
+				evs = p.evalCondition(ps, &sc.Samples[i], evs)
+			}
 		}
 	}
 	ds.out = ds.out[:0]
 	for i := range sc.Samples {
-		ps := ds.points[sc.Samples[i].Point]
+		ps := ds.point(i, sc.Samples[i].Point)
 		if ps == nil {
 			continue
 		}
@@ -158,6 +166,16 @@ func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]drivers.Sample, [
 		}
 	}
 	return ds.out, evs
+}
+
+// point finds the state of a scan's i-th sample: drivers emit points in
+// config order, so the i-th configured point is checked first (an equal
+// string header makes that compare cheap), then the map.
+func (ds *deviceState) point(i int, id string) *pointState {
+	if i < len(ds.order) && ds.order[i].id == id {
+		return ds.order[i]
+	}
+	return ds.points[id]
 }
 
 func (p *pipeline) deviceEvents(ds *deviceState, sc *drivers.Scan, now time.Time) []wire.Event {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"canary/agent/wire"
 	"canary/buffer"
 	"canary/config"
 )
@@ -209,7 +210,11 @@ func (e *exporter) in(ts int64) bool {
 
 func (e *exporter) record(r buffer.StoredRecord) error {
 	var b body
-	if err := json.Unmarshal(append(append([]byte{'{'}, r.Payload...), '}'), &b); err != nil {
+	js, err := wire.AppendBody([]byte{'{'}, r.Payload) // compact data bodies become JSON
+	if err == nil {
+		err = json.Unmarshal(append(js, '}'), &b)
+	}
+	if err != nil {
 		return fmt.Errorf("%s seq %d: not a Canary record body: %w", r.Lane, r.Seq, err)
 	}
 	for _, s := range b.Samples {

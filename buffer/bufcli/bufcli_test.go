@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"canary/agent/wire"
 	"canary/buffer"
+	"canary/drivers"
 )
 
 // fixture writes a config whose outbox holds two scans acked and retained
@@ -44,7 +46,15 @@ buffer: {path: %s, max_bytes: 8MiB, retain: 30d}
 	if err := b.Ack(out); err != nil {
 		t.Fatal(err)
 	}
-	b.Append([]buffer.Record{scan(2), {Lane: buffer.LaneEvent, Payload: fmt.Appendf(nil,
+	// The agent writes compact data bodies; records from an older agent
+	// (above) are JSON. Export reads both.
+	var enc wire.DataEncoder
+	enc.Reset(false)
+	ts2 := now.Add(2 * time.Second)
+	enc.Add(&drivers.Sample{Point: "GT-101", TS: ts2, Value: drivers.Float(2.5)})
+	enc.Add(&drivers.Sample{Point: "GT-102", TS: ts2, Value: drivers.String("txt"), Quality: drivers.Bad, Reason: drivers.ReasonComm})
+	compact := buffer.Record{Lane: buffer.LaneData, Created: ts2, Payload: enc.Body()}
+	b.Append([]buffer.Record{compact, {Lane: buffer.LaneEvent, Payload: fmt.Appendf(nil,
 		`"historical":false,"events":[{"id":"e1","ts":%d,"type":"alarm","point":"GT-101","state":"active","level":"h"}]`, now.UnixMilli()+2000)}})
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
