@@ -26,9 +26,16 @@ var (
 	date    = "unknown"
 )
 
+// atExit runs before the process exits (profiling builds only).
+var atExit []func()
+
 func main() {
 	stampFromBuildInfo()
-	os.Exit(agent.Main(os.Args[1:], os.Stdout, os.Stderr, wiring()))
+	code := agent.Main(os.Args[1:], os.Stdout, os.Stderr, wiring())
+	for _, f := range atExit {
+		f()
+	}
+	os.Exit(code)
 }
 
 // stampFromBuildInfo fills commit and date from the VCS stamp Go embeds

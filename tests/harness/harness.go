@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,9 +28,13 @@ var (
 	buildErr  error
 )
 
-// Main runs the tests and removes the binary Binary built.
-func Main(m *testing.M) {
+// Main runs the tests, then the after funcs, and removes the binary
+// Binary built.
+func Main(m *testing.M, after ...func()) {
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
@@ -52,7 +57,9 @@ func Binary(tb testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "canary")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", binPath, ".")
+		// CANARY_BUILD_TAGS=pprof builds a binary that writes the
+		// profiles CANARY_CPUPROFILE and CANARY_MEMPROFILE name.
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", os.Getenv("CANARY_BUILD_TAGS"), "-o", binPath, ".")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
@@ -166,12 +173,22 @@ type Rack struct {
 	// MQTT is extra flow-style keys for platform.mqtt, e.g. "max_inflight: 256".
 	MQTT     string
 	LogLevel string // default info
+	// DefaultReconnect leaves the reconnect back-off at its defaults
+	// instead of the tests' quick 200ms..1s.
+	DefaultReconnect bool
+	HTTP             string // http.listen; "" disables it
+	// Extra is YAML appended to the device's points list, one
+	// "      - {…}" line per point.
+	Extra string
 }
 
 // WriteConfig writes the rack's config into r.Dir and returns its path.
 func (r Rack) WriteConfig(tb testing.TB) string {
 	tb.Helper()
-	mqtt := "url: " + strconv.Quote(r.BrokerURL) + ", reconnect_min: 200ms, reconnect_max: 1s"
+	mqtt := "url: " + strconv.Quote(r.BrokerURL)
+	if !r.DefaultReconnect {
+		mqtt += ", reconnect_min: 200ms, reconnect_max: 1s"
+	}
 	if r.MQTT != "" {
 		mqtt += ", " + r.MQTT
 	}
@@ -182,7 +199,7 @@ platform:
   mqtt: {%s}
 buffer: {path: %q, max_bytes: 256MiB}
 state_dir: %q
-http: {listen: ""}
+http: {listen: %q}
 log: {level: %s}
 devices:
   - id: rack
@@ -193,10 +210,11 @@ devices:
     timeout: 500ms
     max_interval: 10s
     points:
-`, mqtt, r.OutboxPath(), r.Dir, cmp(r.LogLevel, "info"), r.ModbusAddr, r.Interval)
+`, mqtt, r.OutboxPath(), r.Dir, r.HTTP, cmp(r.LogLevel, "info"), r.ModbusAddr, r.Interval)
 	for i := 0; i < r.Points; i++ {
 		fmt.Fprintf(&b, "      - {id: P%04d, table: holding, address: %d, type: uint16}\n", i, i)
 	}
+	b.WriteString(r.Extra)
 	path := filepath.Join(r.Dir, "canary.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		tb.Fatal(err)
@@ -266,18 +284,52 @@ func CPUTicks(pid int) (uint64, error) {
 
 // RSSMiB is VmRSS of pid in MiB.
 func RSSMiB(pid int) (float64, error) {
+	m, err := ReadMem(pid)
+	return m.RSS, err
+}
+
+// Mem is a process's resident memory in MiB: VmRSS and its anonymous
+// (heap, stacks) and file-backed (the binary, the mmapped outbox) parts.
+type Mem struct{ RSS, Anon, File float64 }
+
+// ReadMem reads Mem from /proc/PID/status.
+func ReadMem(pid int) (Mem, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return Mem{}, err
 	}
+	var m Mem
 	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			if err != nil {
-				return 0, err
-			}
-			return kb / 1024, nil
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "VmRSS":
+			m.RSS = kb / 1024
+		case "RssAnon":
+			m.Anon = kb / 1024
+		case "RssFile":
+			m.File = kb / 1024
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	if m.RSS == 0 {
+		return m, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	return m, nil
+}
+
+// FreeAddr is a free 127.0.0.1 port, as host:port.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -73,6 +73,9 @@ type MosquittoOptions struct {
 	// and Start, so a subscriber with a persistent session misses nothing
 	// while the broker restarts. Kill loses what was not saved.
 	Persistence bool
+	// Quiet logs errors and warnings only: with the default (everything),
+	// the log write per message slows a busy broker.
+	Quiet bool
 }
 
 func findMosquitto() (string, error) {
@@ -103,7 +106,11 @@ func (m *Mosquitto) config() string {
 		c += "persistence false\n"
 	}
 	c += "max_queued_messages 0\n" // a recorder must not lose a burst
-	c += fmt.Sprintf("log_dest file %s\nlog_type all\n", m.LogFile())
+	logType := "all"
+	if m.opts.Quiet {
+		logType = "error\nlog_type warning"
+	}
+	c += fmt.Sprintf("log_dest file %s\nlog_type %s\n", m.LogFile(), logType)
 	if os.Geteuid() == 0 {
 		c += "user root\n" // else it drops to 'mosquitto' and cannot write dir
 	}

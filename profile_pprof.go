@@ -1,0 +1,34 @@
+//go:build pprof
+
+package main
+
+// Built only with -tags pprof (CANARY_BUILD_TAGS=pprof for tests/bench):
+// CANARY_CPUPROFILE names a file that `canary run` writes a CPU profile
+// to, from start to exit; CANARY_MEMPROFILE one it writes the heap
+// profile to every 5 s while it runs.
+
+import (
+	"os"
+	"runtime/pprof"
+	"time"
+)
+
+func init() {
+	if p := os.Getenv("CANARY_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			atExit = append(atExit, func() { pprof.StopCPUProfile(); f.Close() })
+		}
+	}
+	if p := os.Getenv("CANARY_MEMPROFILE"); p != "" {
+		go func() {
+			for range time.Tick(5 * time.Second) {
+				if f, err := os.Create(p + ".tmp"); err == nil {
+					pprof.WriteHeapProfile(f)
+					f.Close()
+					os.Rename(p+".tmp", p)
+				}
+			}
+		}()
+	}
+}

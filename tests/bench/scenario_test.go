@@ -1,0 +1,172 @@
+// Package bench holds the reproducible end-to-end benchmarks of the real
+// canary binary (see RESULTS.md): an independent Modbus TCP server whose
+// registers change, a real Mosquitto, a subscriber standing in for the
+// platform, and `canary run` in between. They are benchmarks only: a
+// plain `go test ./...` runs none of them, and -short skips them.
+//
+//	go test -run '^$' -bench . -benchtime 1x -timeout 60m ./tests/bench/
+//
+// prints Go benchmark lines and, at the end, one table of every scenario
+// run. CANARY_BENCH_WINDOW (default 10s) is the measurement window of the
+// steady scenarios, CANARY_BENCH_OUTAGE (default 5m) the broker outage.
+package bench
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"canary/drivers/modbus/modbustest"
+	"canary/drivers/mqtt/mqtttest"
+	"canary/tests/harness"
+)
+
+const warmup = 3 * time.Second
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
+
+// rig is one scenario's world.
+type rig struct {
+	broker *mqtttest.Mosquitto
+	srv    *modbustest.Server
+	plat   *platform
+	agent  *harness.Agent
+	http   string
+	points int
+	iv     time.Duration
+}
+
+type rigOptions struct {
+	persistent bool   // broker persistence and a persistent platform session (outages)
+	extra      string // more points
+	change     time.Duration
+}
+
+// startRig starts the server (points holding registers counting up
+// every change period, so every scan reports every point), Mosquitto,
+// the platform and the agent with default settings but for the scan.
+func startRig(b *testing.B, points int, iv time.Duration, o rigOptions) *rig {
+	bin := harness.Binary(b)
+	r := &rig{points: points, iv: iv, http: harness.FreeAddr(b)}
+	r.broker = mqtttest.StartMosquitto(b, mqtttest.MosquittoOptions{Persistence: o.persistent, Quiet: true})
+	r.srv = modbustest.Start(b)
+	if o.change == 0 {
+		o.change = min(iv/2, 50*time.Millisecond)
+	}
+	b.Cleanup(harness.CountUp(r.srv, points, o.change))
+	r.plat = newPlatform(b, r.broker.URL(), o.persistent)
+	rack := harness.Rack{Dir: b.TempDir(), ModbusAddr: r.srv.Addr(), BrokerURL: r.broker.URL(), Points: points,
+		Interval: iv, LogLevel: "warn", DefaultReconnect: true, HTTP: r.http, Extra: o.extra}
+	r.agent = harness.StartAgent(b, bin, rack.WriteConfig(b))
+	deadline := time.Now().Add(30 * time.Second)
+	for r.plat.samples() == 0 {
+		if time.Now().After(deadline) {
+			b.Fatalf("no sample within 30 s of starting the agent\n%s", r.agent.StderrTail(4000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(warmup)
+	return r
+}
+
+// usage is what the agent used over a stretch of time.
+type usage struct {
+	elapsed time.Duration
+	cpuSec  float64
+	rss     []harness.Mem
+	rssAvg  float64
+	rssMax  float64
+	anonMax float64
+	fileMax float64
+}
+
+// watch samples the agent's CPU and memory every 250 ms until done
+// returns true (checked at each sample) or limit passes.
+func (r *rig) watch(b *testing.B, limit time.Duration, done func() bool) usage {
+	pid := r.agent.Pid()
+	cpu0, err := harness.CPUTicks(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	var u usage
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for time.Since(start) < limit && (done == nil || !done()) {
+		<-tick.C
+		if m, err := harness.ReadMem(pid); err == nil {
+			u.rss = append(u.rss, m)
+		}
+	}
+	cpu1, err := harness.CPUTicks(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.elapsed = time.Since(start)
+	u.cpuSec = float64(cpu1-cpu0) / harness.ClockTicks
+	for _, m := range u.rss {
+		u.rssAvg += m.RSS / float64(len(u.rss))
+		u.rssMax, u.anonMax, u.fileMax = max(u.rssMax, m.RSS), max(u.anonMax, m.Anon), max(u.fileMax, m.File)
+	}
+	return u
+}
+
+func (r *rig) stop(b *testing.B) {
+	if err := r.agent.Stop(30 * time.Second); err != nil {
+		b.Error(err)
+	}
+}
+
+func httpGet(url string) ([]byte, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<24))
+}
+
+// BenchmarkSteady scans N points at an interval with every value
+// changing, and measures a fixed window (CANARY_BENCH_WINDOW) after the
+// warm-up. It ignores b.N.
+func BenchmarkSteady(b *testing.B) {
+	if testing.Short() {
+		b.Skip("end-to-end benchmark: skipped with -short")
+	}
+	for _, c := range []struct {
+		points int
+		iv     time.Duration
+	}{
+		{1000, time.Second}, {1000, 100 * time.Millisecond},
+		{10000, time.Second}, {10000, 100 * time.Millisecond}, {10000, 20 * time.Millisecond},
+	} {
+		b.Run(fmt.Sprintf("points=%d/interval=%v", c.points, c.iv), func(b *testing.B) { steady(b, c.points, c.iv) })
+	}
+}
+
+func steady(b *testing.B, points int, iv time.Duration) {
+	r := startRig(b, points, iv, rigOptions{})
+	win := envDuration("CANARY_BENCH_WINDOW", 10*time.Second)
+	b.ResetTimer()
+	r.plat.openWindow(time.Now())
+	u := r.watch(b, win, nil)
+	w := r.plat.closeWindow()
+	b.StopTimer()
+	r.stop(b)
+	lost, dups := r.plat.integrity()
+	if w.samples == 0 {
+		b.Fatalf("no sample delivered in the window\n%s", r.agent.StderrTail(4000))
+	}
+	row := newRow("steady", points, iv, u, w)
+	row.lost, row.dups = lost, dups
+	row.report(b)
+}
