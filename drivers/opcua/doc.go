@@ -17,7 +17,10 @@
 // sensor_fault for BadSensorFailure/BadDeviceFailure, out_of_range,
 // maintenance for BadOutOfService, otherwise comm). A Bad sample never has
 // a value. Points named with nsu=URI are resolved against the server's
-// namespace array after every connect.
+// namespace array after every connect. In subscribe mode the health
+// check below also emits, when it succeeds, a Scan with no Samples: a
+// device whose values never change still shows it is alive and online.
+// max_interval is therefore no heartbeat for OPC UA points (docs/opcua.md).
 //
 // # Reconnecting
 //
@@ -39,9 +42,11 @@
 // server's endpoint certificate must match server_cert_sha256 or a file in
 // trust_dir, else ErrUntrustedServer names its SHA-256. The client
 // certificate is generated once into {state_dir}/opcua/client.{crt,key}
-// (RSA 2048, 10 years, SAN URI = application URI) and reused; CertExpiry
-// reports when it expires. Mode None to a non-loopback host needs
-// allow_insecure and shows in Info.
+// (RSA 2048, 10 years, SAN URI = application URI) and reused. Certs lists
+// the certificates a Source presents (drivers.CertReporter, for the agent's
+// cert_expiring warning) and Links its security and reconnect count
+// (drivers.LinkReporter). Mode None to a non-loopback host needs
+// allow_insecure and shows as Insecure in Info and Links.
 //
 // # Read-only
 //
