@@ -1,8 +1,11 @@
 package agent
 
 import (
-	"html/template"
+	"bufio"
+	"fmt"
+	"html"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,86 +53,215 @@ func viewOf(dev, id, unit string, s drivers.Sample, alarms []string) PointView {
 	return v
 }
 
-type pageData struct {
-	Status
-	Points []PointView
-	Now    time.Time
-}
-
+// writePage renders the status page. It is plain Go, not html/template:
+// the template engine's reflection keeps every exported method of every
+// type in the binary, about 2 MB of a 10 MB gateway binary. Every value
+// from outside (names, errors, config) goes through text(), which
+// escapes it.
 func (a *Agent) writePage(w io.Writer) error {
-	return pageTmpl.Execute(w, pageData{Status: a.status("online"), Points: a.pointViews(), Now: a.clock.Now()})
+	st, points, now := a.status("online"), a.pointViews(), a.clock.Now()
+	p := &page{w: bufio.NewWriter(w)}
+	p.raw(pageHead)
+	p.raw("<title>Canary ").text(st.Site + "/" + st.Gateway).raw("</title>\n" + pageStyle)
+	p.raw("<h1>Canary ").text(st.Site + " / " + st.Gateway).raw(" <small>").
+		text(st.Version + " · boot " + st.Boot + " · " + clockTime(now)).raw("</small></h1>\n")
+	p.raw("<p>Read-only view. Refreshes every 5 s.</p>\n")
+	p.warnings(st.Warnings)
+	p.link(st)
+	p.alarms(st.Active.Alarms)
+	p.conditions(st.Active)
+	p.devices(st.Devices)
+	p.points(points)
+	p.outbox(st.Outbox)
+	p.raw("</body></html>\n")
+	return p.w.Flush()
 }
 
-var pageFuncs = template.FuncMap{
-	"ms": func(ms int64) string {
-		if ms == 0 {
-			return "—"
-		}
-		return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05Z")
-	},
-	"ts": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format("15:04:05.000Z")
-	},
-}
-
-var pageTmpl = template.Must(template.New("page").Funcs(pageFuncs).Parse(`<!doctype html>
+const pageHead = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="5">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Canary {{.Site}}/{{.Gateway}}</title>
-<style>
+`
+
+const pageStyle = `<style>
 body{font:14px system-ui,sans-serif;margin:1em;color:#222}
 h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.5em}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
 .bad,.offline,.error{background:#fdd}.uncertain,.warning{background:#ffd}.good,.online{background:#dfd}
 .alarm{background:#f88;font-weight:bold}
 </style></head><body>
-<h1>Canary {{.Site}} / {{.Gateway}} <small>{{.Version}} · boot {{.Boot}} · {{ts .Now}}</small></h1>
-<p>Read-only view. Refreshes every 5 s.</p>
+`
 
-<h2>Health</h2>
-{{if .Warnings}}<table id="warnings"><tr><th>severity</th><th>warning</th><th>since</th><th>detail</th></tr>
-{{range .Warnings}}<tr class="{{.Severity}}"><td>{{.Severity}}</td><td>{{.Code}}</td><td>{{ms .Since}}</td><td>{{.Message}}</td></tr>
-{{end}}</table>{{else}}<p id="warnings">No warnings.</p>{{end}}
+// page writes HTML; write errors surface at Flush.
+type page struct{ w *bufio.Writer }
 
-<h2>Link</h2>
-<table id="link"><tr><th>broker</th><td>{{.Link.Broker}}</td></tr>
-<tr><th>state</th><td class="{{if .Link.Connected}}online{{else}}offline{{end}}">{{if .Link.Connected}}connected since {{ms .Link.Since}}{{else}}down{{end}}</td></tr>
-{{if .Link.LastError}}<tr><th>last error</th><td>{{.Link.LastError}}</td></tr>{{end}}
-{{if .Link.Plaintext}}<tr><th>security</th><td class="warning">plaintext</td></tr>{{end}}
-<tr><th>connects</th><td>{{.Link.Reconnects}}</td></tr>
-{{with .Config}}<tr><th>config</th><td>{{.State}} {{.Hash}}{{if .Reason}} ({{.Reason}}){{end}}</td></tr>{{end}}
-</table>
+func (p *page) raw(s string) *page { p.w.WriteString(s); return p }
 
-<h2>Active alarms</h2>
-{{if .Active.Alarms}}<table id="alarms"><tr><th>point</th><th>level</th><th>limit</th><th>since</th><th>quality</th></tr>
-{{range .Active.Alarms}}<tr class="alarm"><td>{{.Point}}</td><td>{{.Level}}</td><td>{{with .Limit}}{{.}}{{end}}</td><td>{{ms .Since}}</td><td>{{.Quality}}</td></tr>
-{{end}}</table>{{else}}<p id="alarms">No active alarms.</p>{{end}}
+func (p *page) text(s string) *page { p.w.WriteString(html.EscapeString(s)); return p }
 
-<h2>Interlocks, bypasses, faults</h2>
-{{if or .Active.Interlocks .Active.Bypasses .Active.Faults}}<table id="conditions"><tr><th>type</th><th>point</th><th>since</th><th>note</th></tr>
-{{range .Active.Interlocks}}<tr class="bad"><td>interlock tripped</td><td>{{.Point}}</td><td>{{ms .Since}}</td><td></td></tr>{{end}}
-{{range .Active.Bypasses}}<tr class="{{if .Overdue}}bad{{else}}warning{{end}}"><td>bypass</td><td>{{.Point}}</td><td>{{ms .Since}}</td><td>{{if .Overdue}}overdue{{end}}</td></tr>{{end}}
-{{range .Active.Faults}}<tr class="uncertain"><td>{{.Reason}}</td><td>{{.Point}}</td><td>{{ms .Since}}</td><td>{{.Of}}</td></tr>{{end}}
-</table>{{else}}<p id="conditions">None.</p>{{end}}
+// table starts a table with an id and header cells.
+func (p *page) table(id string, heads ...string) {
+	p.raw(`<table id="` + id + `"><tr>`)
+	for _, h := range heads {
+		p.raw("<th>" + h + "</th>")
+	}
+	p.raw("</tr>\n")
+}
 
-<h2>Devices</h2>
-<table id="devices"><tr><th>device</th><th>state</th><th>last good read</th><th>polls</th><th>failures</th><th>latency</th><th>security</th><th>error</th></tr>
-{{range .Devices}}<tr class="{{.State}}"><td>{{.ID}}</td><td>{{.State}}</td><td>{{ms .LastGood}}</td><td>{{.Polls}}</td><td>{{.Failures}}</td><td>{{.LatencyMS}} ms</td><td{{if .Insecure}} class="warning"{{end}}>{{.Security}}{{if .Insecure}} (insecure){{end}}</td><td>{{.LastError}}</td></tr>
-{{end}}</table>
+// row writes one row of escaped cells with a CSS class.
+func (p *page) row(class string, cells ...string) {
+	p.raw(`<tr class="`).text(class).raw(`">`).cells(cells...).raw("</tr>\n")
+}
 
-<h2>Points</h2>
-<table id="points"><tr><th>device</th><th>point</th><th>value</th><th>quality</th><th>alarm</th><th>time</th></tr>
-{{range .Points}}<tr class="{{if .Alarm}}alarm{{else}}{{.Quality}}{{end}}"><td>{{.Device}}</td><td>{{.ID}}</td><td>{{.Value}} {{.Unit}}</td><td>{{.Quality}}{{if .Reason}} ({{.Reason}}){{end}}</td><td>{{.Alarm}}</td><td>{{ts .TS}}</td></tr>
-{{end}}</table>
+func (p *page) cells(cells ...string) *page {
+	for _, c := range cells {
+		p.raw("<td>").text(c).raw("</td>")
+	}
+	return p
+}
 
-<h2>Outbox</h2>
-<table id="outbox"><tr><th>lane</th><th>depth</th><th>bytes</th><th>oldest</th><th>dropped</th></tr>
-{{range $name, $l := .Outbox.Lanes}}<tr><td>{{$name}}</td><td>{{$l.Depth}}</td><td>{{$l.Bytes}}</td><td>{{printf "%.0f" $l.OldestAge}} s</td><td>{{$l.Dropped}}</td></tr>
-{{end}}</table>
-<p>File {{.Outbox.Bytes}} bytes of a {{.Outbox.MaxBytes}}-byte budget.</p>
-</body></html>
-`))
+// none writes the placeholder for an empty section.
+func (p *page) none(id, msg string) { p.raw(`<p id="` + id + `">` + msg + "</p>\n") }
+
+func (p *page) warnings(ws []Warning) {
+	p.raw("\n<h2>Health</h2>\n")
+	if len(ws) == 0 {
+		p.none("warnings", "No warnings.")
+		return
+	}
+	p.table("warnings", "severity", "warning", "since", "detail")
+	for _, w := range ws {
+		p.row(string(w.Severity), string(w.Severity), w.Code, wallTime(w.Since), w.Message)
+	}
+	p.raw("</table>\n")
+}
+
+func (p *page) link(st Status) {
+	l := st.Link
+	p.raw("\n<h2>Link</h2>\n<table id=\"link\">")
+	p.raw("<tr><th>broker</th><td>").text(l.Broker).raw("</td></tr>\n")
+	if l.Connected {
+		p.raw(`<tr><th>state</th><td class="online">connected since `).text(wallTime(l.Since)).raw("</td></tr>\n")
+	} else {
+		p.raw(`<tr><th>state</th><td class="offline">down</td></tr>` + "\n")
+	}
+	if l.LastError != "" {
+		p.raw("<tr><th>last error</th><td>").text(l.LastError).raw("</td></tr>\n")
+	}
+	if l.Plaintext {
+		p.raw(`<tr><th>security</th><td class="warning">plaintext</td></tr>` + "\n")
+	}
+	p.raw(fmt.Sprintf("<tr><th>connects</th><td>%d</td></tr>\n", l.Reconnects))
+	if c := st.Config; c != nil {
+		cfg := c.State + " " + c.Hash
+		if c.Reason != "" {
+			cfg += " (" + c.Reason + ")"
+		}
+		p.raw("<tr><th>config</th><td>").text(cfg).raw("</td></tr>\n")
+	}
+	p.raw("</table>\n")
+}
+
+func (p *page) alarms(as []Condition) {
+	p.raw("\n<h2>Active alarms</h2>\n")
+	if len(as) == 0 {
+		p.none("alarms", "No active alarms.")
+		return
+	}
+	p.table("alarms", "point", "level", "limit", "since", "quality")
+	for _, c := range as {
+		limit := ""
+		if c.Limit != nil {
+			limit = fmt.Sprint(*c.Limit)
+		}
+		p.row("alarm", c.Point, c.Level, limit, wallTime(c.Since), c.Quality)
+	}
+	p.raw("</table>\n")
+}
+
+func (p *page) conditions(a ActiveStatus) {
+	p.raw("\n<h2>Interlocks, bypasses, faults</h2>\n")
+	if len(a.Interlocks)+len(a.Bypasses)+len(a.Faults) == 0 {
+		p.none("conditions", "None.")
+		return
+	}
+	p.table("conditions", "type", "point", "since", "note")
+	for _, c := range a.Interlocks {
+		p.row("bad", "interlock tripped", c.Point, wallTime(c.Since), "")
+	}
+	for _, c := range a.Bypasses {
+		class, note := "warning", ""
+		if c.Overdue {
+			class, note = "bad", "overdue"
+		}
+		p.row(class, "bypass", c.Point, wallTime(c.Since), note)
+	}
+	for _, c := range a.Faults {
+		p.row("uncertain", c.Reason, c.Point, wallTime(c.Since), c.Of)
+	}
+	p.raw("</table>\n")
+}
+
+func (p *page) devices(ds []DeviceStatus) {
+	p.raw("\n<h2>Devices</h2>\n")
+	p.table("devices", "device", "state", "last good read", "polls", "failures", "latency", "security", "error")
+	for _, d := range ds {
+		p.raw(`<tr class="`).text(d.State).raw(`">`).cells(d.ID, d.State, wallTime(d.LastGood),
+			fmt.Sprint(d.Polls), fmt.Sprint(d.Failures), fmt.Sprint(d.LatencyMS)+" ms")
+		if d.Insecure {
+			p.raw(`<td class="warning">`).text(d.Security).raw(" (insecure)</td>")
+		} else {
+			p.raw("<td>").text(d.Security).raw("</td>")
+		}
+		p.raw("<td>").text(d.LastError).raw("</td></tr>\n")
+	}
+	p.raw("</table>\n")
+}
+
+func (p *page) points(ps []PointView) {
+	p.raw("\n<h2>Points</h2>\n")
+	p.table("points", "device", "point", "value", "quality", "alarm", "time")
+	for _, v := range ps {
+		class, q := v.Quality, v.Quality
+		if v.Alarm != "" {
+			class = "alarm"
+		}
+		if v.Reason != "" {
+			q += " (" + v.Reason + ")"
+		}
+		p.row(class, v.Device, v.ID, v.Value+" "+v.Unit, q, v.Alarm, clockTime(v.TS))
+	}
+	p.raw("</table>\n")
+}
+
+func (p *page) outbox(o OutboxStatus) {
+	p.raw("\n<h2>Outbox</h2>\n")
+	p.table("outbox", "lane", "depth", "bytes", "oldest", "dropped")
+	names := make([]string, 0, len(o.Lanes))
+	for n := range o.Lanes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		l := o.Lanes[n]
+		p.row("", n, fmt.Sprint(l.Depth), fmt.Sprint(l.Bytes), fmt.Sprintf("%.0f s", l.OldestAge), fmt.Sprint(l.Dropped))
+	}
+	p.raw("</table>\n")
+	p.raw(fmt.Sprintf("<p>File %d bytes of a %d-byte budget.</p>\n", o.Bytes, o.MaxBytes))
+}
+
+// wallTime formats a Unix ms stamp; "—" for none.
+func wallTime(ms int64) string {
+	if ms == 0 {
+		return "—"
+	}
+	return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// clockTime formats a sample time of day; "—" for never.
+func clockTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("15:04:05.000Z")
+}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	"periph.io/x/conn/v3/driver/driverreg"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
-	"periph.io/x/host/v3"
+	_ "periph.io/x/host/v3/gpioioctl" // the GPIO character device (/dev/gpiochipN), any board
+	_ "periph.io/x/host/v3/sysfs"     // /sys/class/gpio, for old kernels
 
 	"canary/config"
 	"canary/drivers"
@@ -20,7 +22,11 @@ var ErrNoPin = errors.New("gpio: no such pin")
 // Driver opens one Source per gpio device. The zero value uses the real
 // host; tests set the hooks.
 type Driver struct {
-	// Init prepares the host's GPIO drivers; nil: periph host.Init.
+	// Init prepares the host's GPIO drivers; nil: periph's driver
+	// registry with the kernel's generic drivers only (gpioioctl, sysfs),
+	// not host.Init's board drivers: those register a dozen SoCs' memory
+	// mapped GPIO (half a megabyte of binary) and bypass the kernel, which
+	// a dry-contact input polled every 100 ms does not need.
 	Init func() error
 	// Lookup finds a pin by name; nil: gpioreg.ByName.
 	Lookup func(name string) gpio.PinIn
@@ -72,7 +78,7 @@ func (d Driver) init() (err error) {
 	}()
 	f := d.Init
 	if f == nil {
-		f = func() error { _, err := host.Init(); return err }
+		f = func() error { _, err := driverreg.Init(); return err }
 	}
 	if err := f(); err != nil {
 		return fmt.Errorf("gpio: host init (is there GPIO on this machine?): %w", err)
