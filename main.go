@@ -15,7 +15,6 @@ import (
 	"canary/drivers/modbus"
 	"canary/drivers/mqtt"
 	"canary/drivers/opcua"
-	"canary/drivers/sim"
 	"canary/firmware"
 )
 
@@ -75,7 +74,7 @@ func wiring() agent.Wiring {
 	cmds["buffer export"] = agent.Command{Summary: bufcli.ExportSummary, Run: bufcli.Export}
 	return agent.Wiring{
 		Options:  opts,
-		Demo:     sim.Demo(opts),
+		Demo:     demo(opts),
 		Build:    agent.Build{Version: version, Commit: commit, Date: date},
 		Commands: cmds,
 	}
