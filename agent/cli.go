@@ -267,7 +267,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer, w Wiring) int {
 		return ExitUsage
 	}
 	if w.Demo == nil {
-		fmt.Fprintln(stderr, "canary demo: not available in this build")
+		fmt.Fprintln(stderr, "canary demo: not in this build (release builds for gateways leave it out; `go run . demo` in the source tree has it)")
 		return ExitFailure
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
