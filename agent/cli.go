@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -233,6 +234,7 @@ func cmdRun(args []string, stderr io.Writer, w Wiring) int {
 		fmt.Fprintln(stderr, "canary run:", err)
 		return ExitUsage
 	}
+	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := w.Options
@@ -245,6 +247,19 @@ func cmdRun(args []string, stderr io.Writer, w Wiring) int {
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+// gcPercent is the agent's GOGC unless the environment sets one: the heap
+// may grow to 1.5× what is live between collections instead of 2×. At
+// 10,000 points that is about a quarter less memory for about a tenth
+// more CPU, the right trade on a gateway with 256 MiB next to other
+// software.
+const gcPercent = 50
+
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 func cmdDemo(args []string, stdout, stderr io.Writer, w Wiring) int {

@@ -69,8 +69,12 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, errs
 	}
 	c.resolve()
+	c.warnings, c.pwLine = c.Warnings(), c.pos.line(passwordFilePath)
+	c.pos = nil
 	return &c, nil
 }
+
+const passwordFilePath = "platform.mqtt.password_file"
 
 func hashOf(data []byte) string {
 	sum := sha256.Sum256(data)
@@ -185,9 +189,12 @@ func (c *Config) loadSecrets(getenv func(string) string) Errors {
 	if m.PasswordFile == "" {
 		return nil
 	}
-	const path = "platform.mqtt.password_file"
 	fail := func(format string, args ...any) Errors {
-		return Errors{{File: c.File, Line: c.pos.line(path), Path: path, Msg: fmt.Sprintf(format, args...)}}
+		line := c.pwLine
+		if c.pos != nil {
+			line = c.pos.line(passwordFilePath)
+		}
+		return Errors{{File: c.File, Line: line, Path: passwordFilePath, Msg: fmt.Sprintf(format, args...)}}
 	}
 	data, err := os.ReadFile(m.PasswordFile)
 	if err != nil {

@@ -23,8 +23,12 @@ type Config struct {
 	// Hash is the SHA-256 (hex) of the file's bytes, for status.
 	Hash string `yaml:"-"`
 
-	// pos records where Parse found each field, so Validate can name lines.
-	pos *positions
+	// pos records where Parse found each field, so Validate can name
+	// lines. Parse drops it once the config is valid (at 10,000 points it
+	// is megabytes of paths), keeping the warnings it can still name.
+	pos      *positions
+	warnings Errors
+	pwLine   int // line of platform.mqtt.password_file, for Load's errors
 }
 
 // Site names this gateway on the platform. ID and Gateway form the topic.

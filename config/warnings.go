@@ -6,6 +6,9 @@ import "net/url"
 // as errors, so `canary check` can print them and status can report them.
 // They never make a config invalid: they were spelled out on purpose.
 func (c *Config) Warnings() Errors {
+	if c.pos == nil && c.warnings != nil {
+		return append(Errors(nil), c.warnings...) // parsed: named while the lines were known
+	}
 	var ws Errors
 	add := func(path, msg string) {
 		ws = append(ws, &Error{File: c.File, Line: c.pos.line(path), Path: path, Msg: msg})
