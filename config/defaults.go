@@ -116,6 +116,7 @@ func (d *Device) applyDefaults(pos *positions, path string) {
 	setIf(&d.Interval, defaultInterval, unset("interval", d.Interval == 0))
 	setIf(&d.Timeout, defaultTimeout, unset("timeout", d.Timeout == 0))
 	setIf(&d.MaxGap, defaultMaxGap, unset("max_gap", d.MaxGap == 0))
+	setIf(&d.MaxInflight, 1, unset("max_inflight", d.MaxInflight == 0))
 	setIf(&d.MaxInterval, defaultMaxInterval, unset("max_interval", d.MaxInterval == 0))
 	if d.Transport == "rtu" {
 		s := &d.Serial

@@ -142,6 +142,10 @@ type Device struct {
 	// BackoffMax caps the back-off of a Modbus unit that stopped
 	// answering (default 5m); see docs/modbus.md.
 	BackoffMax Duration `yaml:"backoff_max"`
+	// MaxInflight is how many Modbus TCP requests are sent before their
+	// replies arrive (transaction ids tell them apart); 1, the default,
+	// is one at a time, which every device supports. See docs/modbus.md.
+	MaxInflight int `yaml:"max_inflight"`
 	// Deadband and MaxInterval are the device-wide report-by-exception
 	// defaults; points may override them.
 	Deadband    float64  `yaml:"deadband"`

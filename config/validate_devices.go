@@ -96,7 +96,17 @@ func (v *checker) modbus(p string, d *Device) {
 	if d.BackoffMax < 0 {
 		v.errorf(p+".backoff_max", "must not be negative")
 	}
+	switch {
+	case d.Transport != "tcp" && d.MaxInflight > 1:
+		v.errorf(p+".max_inflight", "only transport tcp can have requests in flight together (an RTU line carries one at a time)")
+	default:
+		v.intRange(p+".max_inflight", d.MaxInflight, 1, MaxModbusInflight, " (requests in flight on one Modbus TCP connection)")
+	}
 }
+
+// MaxModbusInflight bounds devices[].max_inflight: servers that pipeline
+// at all usually take 4 to 16 transactions.
+const MaxModbusInflight = 16
 
 func (v *checker) unitID(path string, id int, transport string) {
 	if transport == "tcp" {

@@ -1,6 +1,7 @@
 package modbus
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -43,6 +44,8 @@ type tcpConn struct {
 	handler *gb.TCPClientHandler // packager only: Encode, Verify, Decode
 	client  reader
 	t       tcpTransport
+	sendBuf []byte          // pipelining: the window's requests
+	frames  [][mbapMax]byte // pipelining: each request's reply
 }
 
 func newTCPConn(addr string, timeout time.Duration) *tcpConn {
@@ -122,6 +125,8 @@ type tcpTransport struct {
 	addr    string
 	timeout time.Duration
 	nc      net.Conn
+	br      *bufio.Reader   // replies, read through one buffer
+	frame   [mbapMax]byte   // the reply being read
 	ctx     context.Context // of the request in flight, set by tcpConn.read
 }
 
@@ -134,14 +139,14 @@ func (t *tcpTransport) dial(ctx context.Context) error {
 	if err != nil {
 		return commErr(ctx, err)
 	}
-	t.nc = nc
+	t.nc, t.br = nc, bufio.NewReaderSize(nc, 4096)
 	return nil
 }
 
 func (t *tcpTransport) close() {
 	if t.nc != nil {
 		t.nc.Close()
-		t.nc = nil
+		t.nc, t.br = nil, nil
 	}
 }
 
@@ -155,14 +160,10 @@ func (t *tcpTransport) Send(adu []byte) ([]byte, error) {
 		return nil, ErrNotConnected
 	}
 	nc := t.nc
-	deadline := time.Now().Add(t.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	nc.SetDeadline(deadline)
+	nc.SetDeadline(t.deadline(ctx))
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
-	reply, err := exchange(nc, adu)
+	reply, err := exchange(nc, t.br, adu)
 	if err != nil {
 		return nil, commErr(ctx, err)
 	}
@@ -172,24 +173,15 @@ func (t *tcpTransport) Send(adu []byte) ([]byte, error) {
 // mbapMax is the largest MBAP frame: 7 header bytes and a 253-byte PDU.
 const mbapMax = 260
 
-func exchange(rw io.ReadWriter, adu []byte) ([]byte, error) {
+// exchange writes one request to w and reads its reply from r, into
+// fresh memory (goburrow's client keeps slices of it).
+func exchange(w io.Writer, r io.Reader, adu []byte) ([]byte, error) {
 	// io.Copy rather than a method named Write*: readonly_test.go bans
 	// that name outright, so no Modbus write can hide behind it.
-	if _, err := io.Copy(rw, bytes.NewReader(adu)); err != nil {
+	if _, err := io.Copy(w, bytes.NewReader(adu)); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, mbapMax)
-	if _, err := io.ReadFull(rw, buf[:7]); err != nil {
-		return nil, err
-	}
-	n, err := mbapLength(buf[:7])
-	if err != nil {
-		return nil, err
-	}
-	if _, err := io.ReadFull(rw, buf[7:6+n]); err != nil {
-		return nil, err
-	}
-	return buf[:6+n], nil
+	return readMBAP(r, make([]byte, mbapMax))
 }
 
 // mbapLength returns the MBAP header's length field (unit id + PDU),

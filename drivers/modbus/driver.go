@@ -108,6 +108,9 @@ func New(d config.Device, env drivers.Env) (*Source, error) {
 		s.reqs[i].timeout = timeout
 	}
 	s.newConn = connFor(d, timeout)
+	if d.Transport == "" || d.Transport == "tcp" {
+		s.inflight = min(d.MaxInflight, config.MaxModbusInflight)
+	}
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}

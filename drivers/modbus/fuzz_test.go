@@ -129,7 +129,7 @@ func FuzzMBAPReply(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0, 5, 1, 3, 2, 0, 42})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		rw := &fakeRW{in: in}
-		frame, err := exchange(rw, []byte{0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1})
+		frame, err := exchange(rw, rw, []byte{0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1})
 		if err == nil && (len(frame) < 8 || len(frame) > mbapMax) {
 			t.Fatalf("frame of %d bytes accepted", len(frame))
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"canary/agent/clock"
+	"canary/config"
 	"canary/drivers"
 )
 
@@ -21,6 +22,7 @@ type Source struct {
 	newConn  func() conn
 	samples  []drivers.Sample // reused across polls
 	failing  bool             // the last poll had a comm failure, for logging edges
+	inflight int              // requests in flight together (TCP); <= 1: one at a time
 }
 
 // Run polls at once, then every interval, emitting one Scan per poll, until
@@ -57,33 +59,83 @@ func drain(c <-chan time.Time) {
 func (s *Source) poll(ctx context.Context, c conn) drivers.Scan {
 	start := s.clock.Now()
 	scan := drivers.Scan{Device: s.dev, At: start, Samples: s.samples}
-	var connErr error
-	var down [256]bool // units that timed out in this poll: do not wait on them again
-	for i := range s.reqs {
-		r := &s.reqs[i]
-		var data []byte
-		err := connErr
-		switch {
-		case err != nil:
-		case down[r.unit]:
-			err = ErrTimeout
-		default:
-			if err = c.connect(ctx); err != nil {
-				connErr = err // no reconnect loop: the rest waits for the next poll
-			} else {
-				data, err = c.read(ctx, r)
+	p := pollState{ctx: ctx, c: c}
+	window := 1
+	if pc, ok := c.(pipeliner); ok && s.inflight > 1 {
+		p.many, window = pc, s.inflight
+	}
+	for i := 0; i < len(s.reqs); i += window {
+		batch := s.reqs[i:min(i+window, len(s.reqs))]
+		res := p.fetch(batch)
+		for j := range batch {
+			r, err := &batch[j], res[j].err
+			if errors.Is(err, ErrTimeout) {
+				p.down[r.unit] = true // do not wait on it again in this poll
 			}
-		}
-		if errors.Is(err, ErrTimeout) {
-			down[r.unit] = true
-		}
-		if s.settle(r, data, err) && scan.Err == nil {
-			scan.Err = &CommError{Device: s.dev, Unit: r.unit, Err: err}
+			if s.settle(r, res[j].data, err) && scan.Err == nil {
+				scan.Err = &CommError{Device: s.dev, Unit: r.unit, Err: err}
+			}
 		}
 	}
 	scan.Latency = s.clock.Now().Sub(start)
 	s.logEdge(scan.Err)
 	return scan
+}
+
+// pipeliner is a conn that can keep several reads in flight (Modbus TCP).
+type pipeliner interface {
+	readMany(ctx context.Context, reqs []*request, out []result)
+}
+
+// pollState is one poll's progress over its connection.
+type pollState struct {
+	ctx     context.Context
+	c       conn
+	many    pipeliner // nil: one request at a time
+	connErr error     // the connection failed: the rest waits for the next poll
+	down    [256]bool // units that timed out in this poll
+	out     [config.MaxModbusInflight]result
+	ask     [config.MaxModbusInflight]*request
+}
+
+// fetch reads a batch (one request unless pipelining); requests to a
+// unit already down in this poll, or after the connection failed, fail
+// without I/O.
+func (p *pollState) fetch(batch []request) []result {
+	out, ask := p.out[:len(batch)], p.ask[:0]
+	var idx [config.MaxModbusInflight]int
+	for j := range batch {
+		out[j] = result{}
+		switch r := &batch[j]; {
+		case p.connErr != nil:
+			out[j].err = p.connErr
+		case p.down[r.unit]:
+			out[j].err = ErrTimeout
+		default:
+			idx[len(ask)] = j
+			ask = append(ask, r)
+		}
+	}
+	if len(ask) == 0 {
+		return out
+	}
+	if err := p.c.connect(p.ctx); err != nil {
+		p.connErr = err // no reconnect loop
+		for _, j := range idx[:len(ask)] {
+			out[j].err = err
+		}
+		return out
+	}
+	if p.many == nil {
+		out[idx[0]].data, out[idx[0]].err = p.c.read(p.ctx, ask[0])
+		return out
+	}
+	var got [config.MaxModbusInflight]result
+	p.many.readMany(p.ctx, ask, got[:len(ask)])
+	for k, j := range idx[:len(ask)] {
+		out[j] = got[k]
+	}
+	return out
 }
 
 // settle writes the samples of r's points from its reply or its error and

@@ -48,6 +48,7 @@ type rigOptions struct {
 	persistent bool   // broker persistence and a persistent platform session (outages)
 	extra      string // more points
 	change     time.Duration
+	inflight   int // Modbus requests in flight (max_inflight); 0: the default, 1
 }
 
 // startRig starts the server (points holding registers counting up
@@ -64,7 +65,7 @@ func startRig(b *testing.B, points int, iv time.Duration, o rigOptions) *rig {
 	b.Cleanup(harness.CountUp(r.srv, points, o.change))
 	r.plat = newPlatform(b, r.broker.URL(), o.persistent)
 	rack := harness.Rack{Dir: b.TempDir(), ModbusAddr: r.srv.Addr(), BrokerURL: r.broker.URL(), Points: points,
-		Interval: iv, LogLevel: "warn", DefaultReconnect: true, HTTP: r.http, Extra: o.extra}
+		Interval: iv, LogLevel: "warn", DefaultReconnect: true, HTTP: r.http, Extra: o.extra, ModbusInflight: o.inflight}
 	r.agent = harness.StartAgent(b, bin, rack.WriteConfig(b))
 	deadline := time.Now().Add(30 * time.Second)
 	for r.plat.samples() == 0 {
@@ -143,18 +144,23 @@ func BenchmarkSteady(b *testing.B) {
 		b.Skip("end-to-end benchmark: skipped with -short")
 	}
 	for _, c := range []struct {
-		points int
-		iv     time.Duration
+		points   int
+		iv       time.Duration
+		inflight int
 	}{
-		{1000, time.Second}, {1000, 100 * time.Millisecond},
-		{10000, time.Second}, {10000, 100 * time.Millisecond}, {10000, 20 * time.Millisecond},
+		{1000, time.Second, 1}, {1000, 100 * time.Millisecond, 1},
+		{10000, time.Second, 1}, {10000, 100 * time.Millisecond, 1}, {10000, 20 * time.Millisecond, 1},
+		// the same with 8 Modbus requests in flight (the server pipelines)
+		{10000, time.Second, 8}, {10000, 100 * time.Millisecond, 8}, {10000, 20 * time.Millisecond, 8},
 	} {
-		b.Run(fmt.Sprintf("points=%d/interval=%v", c.points, c.iv), func(b *testing.B) { steady(b, c.points, c.iv) })
+		b.Run(fmt.Sprintf("points=%d/interval=%v/inflight=%d", c.points, c.iv, c.inflight), func(b *testing.B) {
+			steady(b, c.points, c.iv, c.inflight)
+		})
 	}
 }
 
-func steady(b *testing.B, points int, iv time.Duration) {
-	r := startRig(b, points, iv, rigOptions{})
+func steady(b *testing.B, points int, iv time.Duration, inflight int) {
+	r := startRig(b, points, iv, rigOptions{inflight: inflight})
 	win := envDuration("CANARY_BENCH_WINDOW", 10*time.Second)
 	b.ResetTimer()
 	r.plat.openWindow(time.Now())
@@ -168,5 +174,8 @@ func steady(b *testing.B, points int, iv time.Duration) {
 	}
 	row := newRow("steady", points, iv, u, w)
 	row.lost, row.dups = lost, dups
+	if inflight > 1 {
+		row.note = fmt.Sprintf("max_inflight %d", inflight)
+	}
 	row.report(b)
 }

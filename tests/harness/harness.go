@@ -180,6 +180,8 @@ type Rack struct {
 	// Extra is YAML appended to the device's points list, one
 	// "      - {…}" line per point.
 	Extra string
+	// ModbusInflight is the device's max_inflight (0: the default, 1).
+	ModbusInflight int
 }
 
 // WriteConfig writes the rack's config into r.Dir and returns its path.
@@ -209,8 +211,9 @@ devices:
     interval: %v
     timeout: 500ms
     max_interval: 10s
+    max_inflight: %d
     points:
-`, mqtt, r.OutboxPath(), r.Dir, r.HTTP, cmp(r.LogLevel, "info"), r.ModbusAddr, r.Interval)
+`, mqtt, r.OutboxPath(), r.Dir, r.HTTP, cmp(r.LogLevel, "info"), r.ModbusAddr, r.Interval, max(r.ModbusInflight, 1))
 	for i := 0; i < r.Points; i++ {
 		fmt.Fprintf(&b, "      - {id: P%04d, table: holding, address: %d, type: uint16}\n", i, i)
 	}
