@@ -125,7 +125,13 @@ func (f *forwarder) session(ctx context.Context) error {
 type pending struct {
 	rec buffer.Record
 	d   drivers.Delivery
+	buf *[]byte // the message, back to payloads once delivered
 }
+
+// payloads recycles message buffers: the sink keeps a payload until its
+// PUBACK, so one goes back to the pool only after a delivery succeeded
+// (after a failure the sink may still hold it, and it is left to the GC).
+var payloads = sync.Pool{New: func() any { return new([]byte) }}
 
 // pump publishes live first: every pending event (oldest first), then the
 // data records appended since this connection began, then the data backlog
@@ -137,7 +143,6 @@ func (f *forwarder) pump(ctx context.Context, lost <-chan struct{}, inflight cha
 	defer heartbeat.Stop()
 	mark := f.box.Stats().Lanes[buffer.LaneData].NextSeq // live from here on
 	bucket := newTokens(f.rate, f.window, f.clock.Now())
-	var buf []byte
 	for {
 		select { // a busy pump goes round without the select below: notice a loss here
 		case <-ctx.Done():
@@ -154,7 +159,7 @@ func (f *forwarder) pump(ctx context.Context, lost <-chan struct{}, inflight cha
 				return err
 			}
 			for _, r := range recs {
-				buf = f.publish(ctx, inflight, r, buf)
+				f.publish(ctx, inflight, r)
 			}
 			if len(recs) == free {
 				continue // there may be more: go round without waiting
@@ -208,22 +213,21 @@ func (f *forwarder) next(free int, mark uint64, bucket *tokens) (recs []buffer.R
 	return append(recs, got...), wait, nil
 }
 
-func (f *forwarder) publish(ctx context.Context, inflight chan pending, r buffer.Record, buf []byte) []byte {
-	buf, err := f.framer.FrameStored(buf[:0], r.Boot, r.Seq, r.Payload)
+func (f *forwarder) publish(ctx context.Context, inflight chan pending, r buffer.Record) {
+	buf := payloads.Get().(*[]byte)
+	b, err := f.framer.FrameStored((*buf)[:0], r.Boot, r.Seq, r.Payload)
 	if err != nil {
+		payloads.Put(buf)
 		f.undeliverable(r, err)
-		return buf
+		return
 	}
+	*buf = b
 	topic := f.topics.Data
 	if r.Lane == buffer.LaneEvent {
 		topic = f.topics.Event
 	}
-	// paho copies the payload into its packet, but keep ours immutable
-	// anyway: a fresh slice per message.
-	msg := drivers.Message{Topic: topic, Payload: append([]byte(nil), buf...)}
-	inflight <- pending{rec: r, d: f.sink.Publish(ctx, msg)}
+	inflight <- pending{rec: r, d: f.sink.Publish(ctx, drivers.Message{Topic: topic, Payload: b}), buf: buf}
 	f.published.Add(1)
-	return buf
 }
 
 // undeliverable takes a record whose stored body cannot be decoded (a
@@ -266,6 +270,7 @@ func (f *forwarder) collect(ctx context.Context, inflight <-chan pending, lost <
 			failed = append(failed, p.rec)
 		} else {
 			ok = append(ok, p.rec)
+			payloads.Put(p.buf)
 		}
 		if len(inflight) == 0 || len(ok)+len(failed) >= 256 {
 			flush()

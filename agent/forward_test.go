@@ -71,6 +71,7 @@ func (s *fakeSink) Publish(ctx context.Context, m drivers.Message) drivers.Deliv
 	if !s.up {
 		return resolved(drivers.ErrNotConnected)
 	}
+	m.Payload = append([]byte(nil), m.Payload...) // as a broker would: the caller reuses it once acked
 	s.got = append(s.got, m)
 	d := &fakeDelivery{done: make(chan struct{})}
 	s.pending = append(s.pending, d)

@@ -31,7 +31,10 @@ type Handler func(topic string, payload []byte)
 // Sink is a connection to the platform. Connect dials once (the agent owns
 // retries and back-off) and returns when connected or failed. Lost closes
 // when that connection ends. Publish is asynchronous; it never stores or
-// retries: at-least-once is the outbox's job.
+// retries: at-least-once is the outbox's job. Publish may hold on to
+// m.Payload until the Delivery is done; once it succeeded, the caller may
+// reuse the bytes (after a failure it must not: the sink may still hold
+// them).
 type Sink interface {
 	Connect(ctx context.Context) error
 	Lost() <-chan struct{}
