@@ -53,6 +53,9 @@ func (f *forwarder) run(ctx context.Context) {
 			}
 			f.setLink(false, err)
 			d := f.retry.next()
+			if errors.Is(err, drivers.ErrRefused) {
+				d = max(d, refusedWait) // the same answer again soon: do not hammer the broker
+			}
 			f.log.Warn("uplink connect failed", "broker", f.sink.Endpoint(), "err", err, "retry_in", d.Round(time.Millisecond))
 			f.wait(ctx, d)
 			continue
@@ -97,6 +100,11 @@ func (f *forwarder) link() (up bool, since time.Time, lastErr string) {
 }
 
 var errLost = errors.New("agent: uplink lost")
+
+// refusedWait is the least wait after the platform refused a connect
+// (credentials, authorisation): a network failure retries within
+// reconnect_max, a refusal is not worth asking again every few seconds.
+const refusedWait = 30 * time.Second
 
 // session runs one connection: birth, then the publish pump, until the
 // connection is lost or ctx ends. It returns only when nothing it published

@@ -190,3 +190,59 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// refusingSink fails every connect with err and counts the attempts.
+type refusingSink struct {
+	*fakeSink
+	err      error
+	connects chan struct{}
+}
+
+func (s *refusingSink) Connect(context.Context) error {
+	s.connects <- struct{}{}
+	return s.err
+}
+
+// After a network failure the next attempt comes within reconnect_max;
+// after the platform refused (credentials), not before refusedWait.
+func TestForwarderRefusalWaitsLonger(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		wait time.Duration // the next attempt is not due before
+	}{
+		{"network", errors.New("dial tcp: connection refused"), 0},
+		{"refused", fmt.Errorf("mqtt: connect: %w: bad user name or password", drivers.ErrRefused), refusedWait},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clk := clock.NewFake(time.Unix(1_764_388_800, 0))
+			sink := &refusingSink{fakeSink: &fakeSink{}, err: c.err, connects: make(chan struct{}, 4)}
+			fwd := newTestForwarder(sink, buffer.NewMemory(buffer.Options{}))
+			fwd.clock, fwd.retry = clk, backoff{min: time.Second, max: 4 * time.Second}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); fwd.run(ctx) }()
+			defer func() { cancel(); <-done }()
+			<-sink.connects
+			waitFor(t, 5*time.Second, func() bool { return clk.Waiters() > 0 })
+			clk.Advance(4*time.Second + time.Millisecond) // reconnect_max
+			select {
+			case <-sink.connects:
+				if c.wait > 0 {
+					t.Fatalf("retried after 4s; a refusal waits %v", c.wait)
+				}
+				return
+			case <-time.After(200 * time.Millisecond):
+				if c.wait == 0 {
+					t.Fatal("no retry within reconnect_max after a network failure")
+				}
+			}
+			clk.Advance(c.wait)
+			select {
+			case <-sink.connects:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no retry %v after a refusal", c.wait)
+			}
+		})
+	}
+}

@@ -21,7 +21,9 @@ func Default() Config {
 			ConnectTimeout: Duration(10 * time.Second),
 			MaxInflight:    64,
 			ReconnectMin:   Duration(time.Second),
-			ReconnectMax:   Duration(60 * time.Second),
+			// A platform that comes back is used again within seconds,
+			// however long it was gone (refusals wait longer: agent).
+			ReconnectMax: Duration(4 * time.Second),
 		}, Commands: Commands{ApplyTimeout: Duration(5 * time.Minute)}},
 		Buffer: Buffer{
 			MaxBytes:     256 << 20,

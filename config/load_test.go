@@ -18,7 +18,7 @@ func TestDefault(t *testing.T) {
 		Platform: Platform{MQTT: MQTT{
 			TopicPrefix: "canary", Keepalive: Duration(30 * time.Second),
 			ConnectTimeout: Duration(10 * time.Second), MaxInflight: 64,
-			ReconnectMin: Duration(time.Second), ReconnectMax: Duration(time.Minute),
+			ReconnectMin: Duration(time.Second), ReconnectMax: Duration(4 * time.Second),
 		}, Commands: Commands{ApplyTimeout: Duration(5 * time.Minute)}},
 		Buffer:   Buffer{MaxBytes: 256 << 20, BackfillRate: 500},
 		StateDir: "/var/lib/canary",

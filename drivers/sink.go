@@ -25,6 +25,11 @@ type Delivery interface {
 // the caller reconnects.
 var ErrNotConnected = errors.New("drivers: sink not connected")
 
+// ErrRefused wraps a connect the platform answered and refused (bad
+// credentials, not authorised, client id rejected): retrying at once
+// will not help, so the agent waits longer than for a network failure.
+var ErrRefused = errors.New("drivers: refused by the platform")
+
 // Handler receives an inbound message on a subscribed topic.
 type Handler func(topic string, payload []byte)
 

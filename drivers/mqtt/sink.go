@@ -2,11 +2,13 @@ package mqtt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"canary/drivers"
 )
@@ -125,6 +127,9 @@ func (s *Sink) Connect(ctx context.Context) error {
 	if err := tok.Error(); err != nil {
 		log.Debug("mqtt: connect failed", "err", err)
 		s.failover()
+		if refused(err) {
+			return fmt.Errorf("mqtt: connect %s: %w: %w", c.t.endpoint, drivers.ErrRefused, err)
+		}
 		return fmt.Errorf("mqtt: connect %s: %w", c.t.endpoint, err)
 	}
 	s.mu.Lock()
@@ -132,6 +137,18 @@ func (s *Sink) Connect(ctx context.Context) error {
 	s.mu.Unlock()
 	log.Debug("mqtt: connected")
 	return nil
+}
+
+// refused reports a CONNACK refusal that a retry will meet again ("server
+// unavailable" is not one of them).
+func refused(err error) bool {
+	for _, e := range []error{packets.ErrorRefusedBadUsernameOrPassword, packets.ErrorRefusedNotAuthorised,
+		packets.ErrorRefusedIDRejected, packets.ErrorRefusedBadProtocolVersion} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // abandon waits for an abandoned Connect and closes it cleanly if it

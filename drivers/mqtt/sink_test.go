@@ -181,6 +181,9 @@ func TestAuth(t *testing.T) {
 		if err == nil {
 			t.Fatal("Connect with a wrong password succeeded")
 		}
+		if !errors.Is(err, drivers.ErrRefused) {
+			t.Errorf("a wrong password is a refusal, not a network failure: %v", err)
+		}
 		if strings.Contains(err.Error(), pass) || strings.Contains(logs.String(), pass) {
 			t.Fatalf("password leaked: err=%v logs=%s", err, logs.String())
 		}
