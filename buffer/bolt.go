@@ -144,6 +144,7 @@ func (b *Bolt) load() (err error) {
 				b.state[l].next = max(b.state[l].next, next) // a meta entry behind the data must not reuse seqs
 				b.metaNext[l] = next
 			}
+			b.state[l].next = max(b.state[l].next, b.opts.SeqFloor) // persisted by the next commit
 			if b.retained[l], err = loadLane(tx, retainBucket(l), l); err != nil {
 				return err
 			}

@@ -144,6 +144,10 @@ type Options struct {
 	// CompactInterval is the least time between automatic compactions;
 	// 0 means 10 minutes.
 	CompactInterval time.Duration
+	// SeqFloor is the least seq the next Append of each lane gets: a
+	// fresh outbox that replaces a damaged one starts there, so its seqs
+	// do not repeat the lost file's (OpenOrReset sets it).
+	SeqFloor uint64
 }
 
 // Sentinel errors.

@@ -196,7 +196,7 @@ func TestOpenOrResetMovesGarbageAside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { b.Close() }()
 	if reset == nil || !errors.Is(reset.Cause, buffer.ErrCorrupt) || !strings.HasPrefix(filepath.Base(reset.MovedTo), "outbox.db.corrupt-") {
 		t.Fatalf("reset = %+v", reset)
 	}
@@ -204,8 +204,25 @@ func TestOpenOrResetMovesGarbageAside(t *testing.T) {
 	if err != nil || string(kept) != string(garbage) {
 		t.Errorf("damaged file not kept as is: %v", err)
 	}
-	if _, err := b.Append([]buffer.Record{{Lane: buffer.LaneData, Payload: []byte("x")}}); err != nil {
-		t.Errorf("fresh outbox: %v", err)
+	got, err := b.Append([]buffer.Record{{Lane: buffer.LaneData, Payload: []byte("x")}, {Lane: buffer.LaneEvent, Payload: []byte("e")}})
+	if err != nil {
+		t.Fatalf("fresh outbox: %v", err)
+	}
+	// The lost file's seqs are unknown: the fresh one starts above any
+	// it can have held (the time in ms), so the platform sees no repeat.
+	floor := uint64(buffertest.Options().Now().UnixMilli())
+	for _, r := range got {
+		if r.Seq < floor {
+			t.Errorf("%s seq %d after a reset, want at least %d", r.Lane, r.Seq, floor)
+		}
+	}
+	b.Close()
+	b, err = buffer.OpenBolt(path, buffertest.Options()) // the floor is persisted, not re-derived
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next := b.Stats().Lanes[buffer.LaneData].NextSeq; next != got[0].Seq+1 {
+		t.Errorf("after reopen next seq %d, want %d", next, got[0].Seq+1)
 	}
 }
 

@@ -35,7 +35,7 @@ var _ Outbox = (*Memory)(nil)
 func NewMemory(opts Options) *Memory {
 	m := &Memory{opts: opts.withDefaults(), notify: make(chan struct{}, 1), flight: newFlight()}
 	for l := range m.lanes {
-		m.lanes[l].next = 1
+		m.lanes[l].next = max(1, opts.SeqFloor)
 	}
 	return m
 }

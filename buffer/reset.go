@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 )
 
 // Reset says that OpenOrReset found the outbox file damaged and started a
@@ -42,9 +43,20 @@ func OpenOrReset(path string, opts Options) (*Bolt, *Reset, error) {
 	if err := os.Rename(path, moved); err != nil {
 		return nil, nil, fmt.Errorf("buffer: move damaged outbox aside: %w (damage: %w)", err, cause)
 	}
+	opts.SeqFloor = max(opts.SeqFloor, seqFloor(opts.Now()))
 	b, err := OpenBolt(path, opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	return b, &Reset{MovedTo: moved, Cause: cause}, nil
+}
+
+// seqFloor is where a fresh outbox's seqs start after a reset: the Unix
+// time in milliseconds, above any seq the lost file can have held unless
+// it averaged more than 1,000 records a second since 1970 (and below
+// 2^53, so JSON readers keep it exact). With a clock still in 1970 (no
+// RTC, not synced yet) it is small: the platform then tells the new
+// range apart by boot and by the outbox_reset event.
+func seqFloor(now time.Time) uint64 {
+	return uint64(max(1, now.UnixMilli()))
 }
