@@ -33,18 +33,10 @@ func (r *records) add(rec buffer.Record) { r.recs = append(r.recs, rec) }
 // data appends the samples as compact data records of at most
 // maxDataBody bytes each (a sample is never split).
 func (r *records) data(samples []drivers.Sample, hist bool, boot string, now time.Time) {
-	if len(samples) == 0 {
-		return
-	}
-	r.enc.Reset(hist)
-	for i := range samples {
-		r.enc.Add(&samples[i])
-		if r.enc.Len() >= maxDataBody || i == len(samples)-1 {
-			r.arena = append(r.arena, r.enc.Body()...)
-			r.lens = append(r.lens, r.enc.Len())
-			r.enc.Reset(hist)
-		}
-	}
+	r.enc.Split(samples, hist, maxDataBody, func(body []byte) {
+		r.arena = append(r.arena, body...)
+		r.lens = append(r.lens, len(body))
+	})
 	off := 0 // slice the arena only now: it may have moved while growing
 	for _, n := range r.lens {
 		r.recs = append(r.recs, buffer.Record{Lane: buffer.LaneData, Boot: boot, Created: now, Payload: r.arena[off : off+n : off+n]})

@@ -103,6 +103,21 @@ func (e *DataEncoder) Samples() int { return e.n }
 // Body is the body so far.
 func (e *DataEncoder) Body() []byte { return e.buf }
 
+// Split encodes samples as compact bodies of at most max bytes each (a
+// sample is never split, so a body ends at the first sample that reaches
+// max), calling emit with each body; the bytes are valid until emit
+// returns.
+func (e *DataEncoder) Split(samples []drivers.Sample, historical bool, max int, emit func(body []byte)) {
+	e.Reset(historical)
+	for i := range samples {
+		e.Add(&samples[i])
+		if e.Len() >= max || i == len(samples)-1 {
+			emit(e.buf)
+			e.Reset(historical)
+		}
+	}
+}
+
 // Add appends one sample.
 func (e *DataEncoder) Add(s *drivers.Sample) {
 	at := len(e.buf)

@@ -236,3 +236,41 @@ func benchSamples() []drivers.Sample {
 	}
 	return samples
 }
+
+// Split cuts a scan into bodies that each end at the first sample
+// reaching the limit, and together hold every sample once, in order.
+func TestCompactSplit(t *testing.T) {
+	samples := benchSamples()
+	var e DataEncoder
+	var bodies [][]byte
+	e.Split(samples, true, 200, func(b []byte) { bodies = append(bodies, append([]byte(nil), b...)) })
+	if len(bodies) < 3 {
+		t.Fatalf("%d bodies for %d samples at 200 bytes", len(bodies), len(samples))
+	}
+	var got []json.RawMessage
+	for i, b := range bodies {
+		if len(b) >= 200+40 || i < len(bodies)-1 && len(b) < 200 {
+			t.Errorf("body %d is %d bytes: cut at the first sample reaching 200", i, len(b))
+		}
+		js, err := AppendBody(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := decodeBody(t, js)
+		if !body.Historical {
+			t.Error("historical flag lost")
+		}
+		for _, s := range body.Samples {
+			got = append(got, json.RawMessage(s.Point))
+		}
+	}
+	if len(got) != len(samples) {
+		t.Fatalf("%d samples in the bodies, want %d", len(got), len(samples))
+	}
+	for i := range samples {
+		if string(got[i]) != samples[i].Point {
+			t.Fatalf("sample %d is %s, want %s", i, got[i], samples[i].Point)
+		}
+	}
+	e.Split(nil, false, 200, func([]byte) { t.Error("a body for no samples") })
+}
