@@ -98,7 +98,7 @@ func (b *Bus) poll(ctx context.Context, c conn, u *busUnit) drivers.Scan {
 		return scan
 	}
 	switch {
-	case scan.Err == nil || busy(scan.Err):
+	case scan.Err == nil: // a busy unit answered, and does not set Err
 		if u.fails > 0 {
 			b.log.Info("modbus: unit answering again", "bus", b.name, "device", u.src.dev)
 		}

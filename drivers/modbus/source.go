@@ -144,13 +144,16 @@ func (s *Source) settle(r *request, data []byte, err error) (comm bool) {
 	now := s.clock.Now()
 	if err != nil {
 		reason := drivers.ReasonComm
-		if isException(err, r.table) && exceptionReason(err) {
+		exc := isException(err, r.table)
+		if exc && exceptionReason(err) {
 			reason = drivers.ReasonConfig
 		}
 		for _, sl := range r.slots {
 			s.samples[sl.point] = drivers.Sample{Point: s.points[sl.point].id, TS: now, Quality: drivers.Bad, Reason: reason}
 		}
-		return reason == drivers.ReasonComm
+		// A busy unit answered: its points have no value this time, but
+		// the device is not offline (the next poll asks again).
+		return reason == drivers.ReasonComm && !(exc && busy(err))
 	}
 	for _, sl := range r.slots {
 		p := &s.points[sl.point]

@@ -261,7 +261,8 @@ func TestExceptions(t *testing.T) {
 		err    bool
 	}{
 		{2, drivers.ReasonConfig, false}, {1, drivers.ReasonConfig, false}, {3, drivers.ReasonConfig, false},
-		{6, drivers.ReasonComm, true}, {0x0A, drivers.ReasonComm, true}, {0x0B, drivers.ReasonComm, true},
+		{6, drivers.ReasonComm, false}, {5, drivers.ReasonComm, false}, // busy, acknowledge: alive, ask again
+		{0x0A, drivers.ReasonComm, true}, {0x0B, drivers.ReasonComm, true},
 		{4, drivers.ReasonComm, true},
 	} {
 		srv.SetException(1, c.code)
