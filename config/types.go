@@ -108,9 +108,6 @@ type Buffer struct {
 	// BackfillRate bounds how many backlog records per second are sent
 	// after a reconnect ("500/s").
 	BackfillRate Rate `yaml:"backfill_rate"`
-	// FlushInterval bounds how long samples wait to be batched into one
-	// data record.
-	FlushInterval Duration `yaml:"flush_interval"`
 	// Retain keeps acknowledged records for audit this long ("30d"),
 	// within max_bytes; 0 (default) deletes them once delivered.
 	Retain Duration `yaml:"retain"`
