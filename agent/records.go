@@ -8,12 +8,20 @@ import (
 	"canary/drivers"
 )
 
-// maxDataBody bounds the compact body of one data record (one MQTT
-// message). Three such records fill a 4 KiB bbolt page (95 % full), where
-// larger ones would leave a page a third empty or spill into overflow
-// pages; and it keeps a message at a few hundred samples (about 20 KB of
-// JSON), so memory in flight stays small at 10,000 points.
-const maxDataBody = 1200
+// Data records (one MQTT message each) are cut from a scan at about
+// these sizes of compact body. bbolt packs what one commit appends well,
+// but a leaf page that grows by one record per commit splits with only
+// len-3 of its records kept: at 1,200-byte records a page ends half full,
+// at 300 bytes nine tenths. So a scan small enough to be a handful of
+// records (a commit each) is cut at smallDataBody; a large scan, whose
+// commit appends dozens of records, at maxDataBody, for fewer and larger
+// messages (a few hundred samples, about 20 KB of JSON: memory in flight
+// stays small at 10,000 points). Measured by BenchmarkOutboxBytesPerSample.
+const (
+	maxDataBody   = 1200
+	smallDataBody = 300
+	largeScan     = 2000 // reported samples from which a scan counts as large
+)
 
 // records makes a scan's outbox records, reusing its buffers from scan to
 // scan: the outbox copies what it keeps.
@@ -30,10 +38,14 @@ func (r *records) reset() {
 
 func (r *records) add(rec buffer.Record) { r.recs = append(r.recs, rec) }
 
-// data appends the samples as compact data records of at most
-// maxDataBody bytes each (a sample is never split).
+// data appends the samples as compact data records (a sample is never
+// split).
 func (r *records) data(samples []drivers.Sample, hist bool, boot string, now time.Time) {
-	r.enc.Split(samples, hist, maxDataBody, func(body []byte) {
+	cut := maxDataBody
+	if len(samples) < largeScan {
+		cut = smallDataBody
+	}
+	r.enc.Split(samples, hist, cut, func(body []byte) {
 		r.arena = append(r.arena, body...)
 		r.lens = append(r.lens, len(body))
 	})
