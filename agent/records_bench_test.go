@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"canary/buffer"
+	"canary/config"
 	"canary/drivers"
 )
 
@@ -101,4 +102,37 @@ func outboxHour(b *testing.B, points int, ints bool) (body, charged, file, sampl
 	}
 	st := box.Stats()
 	return body, st.Lanes[buffer.LaneData].Bytes + int64(st.Lanes[buffer.LaneData].Depth)*buffer.RecordOverhead, st.Bytes, samples
+}
+
+// BenchmarkScanPath is the agent's hot path per scan without I/O: the
+// pipeline (report by exception, alarms on every sample) and the compact
+// records of what it reports, for one device of 10,000 analog points
+// whose values all change.
+func BenchmarkScanPath(b *testing.B) {
+	const points = 10000
+	cfg := config.Default()
+	cfg.Devices = []config.Device{{ID: "rack", Driver: "modbus"}}
+	h := 40.0
+	for i := range points {
+		p := config.Point{ID: fmt.Sprintf("GT-%04d", 1000+i)}
+		if i%10 == 0 {
+			p.Alarms.H = &h
+		}
+		cfg.Devices[0].Points = append(cfg.Devices[0].Points, p)
+	}
+	pipe := newPipeline(&cfg, &idGen{boot: "bench"})
+	sc := newAnalogScans(points, false)
+	t0 := time.UnixMilli(1_764_388_800_000)
+	var rb records
+	b.ReportAllocs()
+	k := 0
+	for b.Loop() {
+		ts := t0.Add(time.Duration(k) * 100 * time.Millisecond)
+		scan := drivers.Scan{Device: "rack", At: ts, Samples: sc.scan(ts, k)}
+		out, _ := pipe.process(&scan, ts)
+		rb.reset()
+		rb.data(out, false, "bench", ts)
+		k++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*points), "ns/sample")
 }
