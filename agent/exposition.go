@@ -3,6 +3,8 @@ package agent
 import (
 	"bufio"
 	"io"
+	"runtime"
+	rtmetrics "runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +54,10 @@ func (a *Agent) writeMetrics(out io.Writer) error {
 	p.sample("canary_build_info", 1, label{"version", a.opts.Version}, label{"boot", a.boot})
 	p.family("canary_uptime_seconds", "gauge", "Seconds since this agent instance started.")
 	p.sample("canary_uptime_seconds", now.Sub(a.started).Seconds())
+	p.family("canary_goroutines", "gauge", "Goroutines of the process.")
+	p.sample("canary_goroutines", float64(runtime.NumGoroutine()))
+	p.family("canary_go_memory_bytes", "gauge", "Memory the Go runtime has mapped (heap, stacks, metadata).")
+	p.sample("canary_go_memory_bytes", goMemory())
 	a.writeDeviceMetrics(p)
 	a.writeReconnectMetrics(p)
 	a.writeOutboxMetrics(p, now)
@@ -194,4 +200,15 @@ func (a *Agent) writeCommandMetrics(p *promWriter) {
 	for i, k := range keys {
 		p.sample("canary_commands_refused_total", float64(vals[i]), label{"reason", k})
 	}
+}
+
+// goMemory reads the runtime's total mapped memory without stopping the
+// world (runtime.ReadMemStats would).
+func goMemory() float64 {
+	s := []rtmetrics.Sample{{Name: "/memory/classes/total:bytes"}}
+	rtmetrics.Read(s)
+	if s[0].Value.Kind() != rtmetrics.KindUint64 {
+		return 0
+	}
+	return float64(s[0].Value.Uint64())
 }

@@ -254,6 +254,12 @@ func TestMetricsParseWithPrometheusParser(t *testing.T) {
 		value(name, map[string]string{"lane": "event"})
 		value(name, map[string]string{"lane": "data"})
 	}
+	if v := value("canary_goroutines", nil); v < 5 { // sources, forwarder, writer, HTTP, management at least
+		t.Errorf("canary_goroutines %v", v)
+	}
+	if v := value("canary_go_memory_bytes", nil); v < 1<<20 {
+		t.Errorf("canary_go_memory_bytes %v", v)
+	}
 	if v := value("canary_outbox_dropped_disk_total", nil); v != float64(droppedDisk) {
 		t.Errorf("canary_outbox_dropped_disk_total %v, status outbox.dropped_disk %d", v, droppedDisk)
 	}

@@ -1,29 +1,33 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"canary/tests/harness"
 )
 
 // BenchmarkBinarySize builds the stripped static binaries shipped to
-// gateways and reports their sizes. It ignores b.N.
+// gateways (release builds: -tags nodemo) and reports their sizes, and
+// the arm one with the demo for comparison. It ignores b.N.
 func BenchmarkBinarySize(b *testing.B) {
 	if testing.Short() {
 		b.Skip("binary size: skipped with -short")
 	}
 	root := harness.ModuleRoot(b)
 	dir := b.TempDir()
-	for _, t := range []struct{ name, goarch, goarm string }{
-		{"arm", "arm", "7"},
-		{"arm64", "arm64", ""},
-		{"amd64", "amd64", ""},
+	for _, t := range []struct{ name, goarch, goarm, tags string }{
+		{"arm", "arm", "7", "nodemo"}, // what ships to gateways (firmware/release)
+		{"arm64", "arm64", "", "nodemo"},
+		{"amd64", "amd64", "", "nodemo"},
+		{"arm-with-demo", "arm", "7", ""}, // go build . as it is
 	} {
 		out := filepath.Join(dir, "canary-"+t.name)
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, ".")
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", t.tags, "-ldflags", "-s -w", "-o", out, ".")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+t.goarch)
 		if t.goarm != "" {
@@ -39,4 +43,24 @@ func BenchmarkBinarySize(b *testing.B) {
 		b.ReportMetric(float64(fi.Size())/(1<<20), t.name+"-MiB")
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkIdle is the agent's footprint with one point scanned every
+// second: RSS (and its anonymous part) and goroutines. It ignores b.N.
+func BenchmarkIdle(b *testing.B) {
+	if testing.Short() {
+		b.Skip("end-to-end benchmark: skipped with -short")
+	}
+	r := startRig(b, 1, time.Second, rigOptions{})
+	b.ResetTimer()
+	r.plat.openWindow(time.Now())
+	u := r.watch(b, 10*time.Second, nil)
+	w := r.plat.closeWindow()
+	gor := agentGoroutines(r.http)
+	b.StopTimer()
+	r.stop(b)
+	row := newRow("idle", 1, time.Second, u, w)
+	row.note = fmt.Sprintf("%d goroutines", gor)
+	b.ReportMetric(float64(gor), "goroutines")
+	row.report(b)
 }

@@ -285,3 +285,21 @@ func agentStatus(addr string) (st struct {
 	err = json.Unmarshal(raw, &st)
 	return st, err
 }
+
+// agentGoroutines reads canary_goroutines from the agent's /metrics; -1
+// when it cannot.
+func agentGoroutines(addr string) int {
+	raw, err := httpGet("http://" + addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "canary_goroutines "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}

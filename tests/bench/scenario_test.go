@@ -148,7 +148,7 @@ func BenchmarkSteady(b *testing.B) {
 		iv       time.Duration
 		inflight int
 	}{
-		{1000, time.Second, 1}, {1000, 100 * time.Millisecond, 1},
+		{1000, time.Second, 1}, {1000, 100 * time.Millisecond, 1}, {2000, 100 * time.Millisecond, 1},
 		{10000, time.Second, 1}, {10000, 100 * time.Millisecond, 1}, {10000, 20 * time.Millisecond, 1},
 		// the same with 8 Modbus requests in flight (the server pipelines)
 		{10000, time.Second, 8}, {10000, 100 * time.Millisecond, 8}, {10000, 20 * time.Millisecond, 8},
@@ -166,6 +166,7 @@ func steady(b *testing.B, points int, iv time.Duration, inflight int) {
 	r.plat.openWindow(time.Now())
 	u := r.watch(b, win, nil)
 	w := r.plat.closeWindow()
+	gor := agentGoroutines(r.http)
 	b.StopTimer()
 	r.stop(b)
 	lost, dups := r.plat.integrity()
@@ -174,8 +175,10 @@ func steady(b *testing.B, points int, iv time.Duration, inflight int) {
 	}
 	row := newRow("steady", points, iv, u, w)
 	row.lost, row.dups = lost, dups
+	row.note = fmt.Sprintf("%d goroutines", gor)
 	if inflight > 1 {
-		row.note = fmt.Sprintf("max_inflight %d", inflight)
+		row.note += fmt.Sprintf("; max_inflight %d", inflight)
 	}
+	b.ReportMetric(float64(gor), "goroutines")
 	row.report(b)
 }
