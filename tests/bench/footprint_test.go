@@ -27,7 +27,11 @@ func BenchmarkBinarySize(b *testing.B) {
 		{"arm-with-demo", "arm", "7", ""}, // go build . as it is
 	} {
 		out := filepath.Join(dir, "canary-"+t.name)
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", t.tags, "-ldflags", "-s -w", "-o", out, ".")
+		ldflags := "-s -w"
+		if t.goarch == "arm" {
+			ldflags += " -R 0x1000" // 4 KiB segment alignment, as firmware/release builds arm
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", t.tags, "-ldflags", ldflags, "-o", out, ".")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+t.goarch)
 		if t.goarm != "" {
