@@ -44,23 +44,41 @@ func (s *fakeSource) Run(ctx context.Context, emit func(drivers.Scan)) error {
 }
 
 func testAgent(t *testing.T, src drivers.Source, sink *fakeSink) *Agent {
+	cfg := testConfig(t)
+	cfg.Devices = []config.Device{{ID: "dev", Driver: "fake", Points: []config.Point{{ID: "p"}}}}
+	a, err := New(&cfg, testOptions(fakeRegistry(src), sink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// testConfig is where every agent test starts: a site, a broker nobody
+// listens at with a quick back-off, no HTTP, state in a temp dir.
+func testConfig(t *testing.T) config.Config {
 	cfg := config.Default()
 	cfg.Site = config.Site{ID: "s", Gateway: "g"}
 	cfg.Platform.MQTT.URL = "tcp://127.0.0.1:1"
 	cfg.Platform.MQTT.ReconnectMin = config.Duration(5 * time.Millisecond)
 	cfg.Platform.MQTT.ReconnectMax = config.Duration(20 * time.Millisecond)
 	cfg.HTTP.Listen = ""
-	cfg.Devices = []config.Device{{ID: "dev", Driver: "fake", Points: []config.Point{{ID: "p"}}}}
+	cfg.StateDir = t.TempDir()
+	return cfg
+}
+
+// fakeRegistry serves src as driver "fake".
+func fakeRegistry(src drivers.Source) *drivers.Registry {
 	reg := &drivers.Registry{}
 	reg.Register("fake", drivers.DriverFunc(func([]config.Device, drivers.Env) ([]drivers.Source, error) {
 		return []drivers.Source{src}, nil
 	}))
-	a, err := New(&cfg, Options{Registry: reg, Outbox: buffer.NewMemory(buffer.Options{}),
-		NewSink: func(config.MQTT, *drivers.Message, *slog.Logger) (drivers.Sink, error) { return sink, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return reg
+}
+
+// testOptions: reg, a memory outbox and sink as the uplink.
+func testOptions(reg *drivers.Registry, sink drivers.Sink) Options {
+	return Options{Registry: reg, Outbox: buffer.NewMemory(buffer.Options{}),
+		NewSink: func(config.MQTT, *drivers.Message, *slog.Logger) (drivers.Sink, error) { return sink, nil }}
 }
 
 func runAgent(a *Agent, sink *fakeSink) (stop func()) {

@@ -60,23 +60,13 @@ func (s *subSink) send(topic string, payload []byte) bool {
 // mgmtAgent is testAgent with a config hook and any sink.
 func mgmtAgent(t *testing.T, src drivers.Source, sink drivers.Sink, edit func(*config.Config), opts Options) *Agent {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Site = config.Site{ID: "s", Gateway: "g"}
-	cfg.Platform.MQTT.URL = "tcp://127.0.0.1:1"
-	cfg.Platform.MQTT.ReconnectMin = config.Duration(5 * time.Millisecond)
-	cfg.Platform.MQTT.ReconnectMax = config.Duration(20 * time.Millisecond)
-	cfg.HTTP.Listen = ""
-	cfg.StateDir = t.TempDir()
+	cfg := testConfig(t)
 	cfg.Devices = []config.Device{{ID: "dev", Driver: "fake", Interval: config.Duration(5 * time.Millisecond),
 		Points: []config.Point{{ID: "p", Unit: "%LEL"}}}}
 	if edit != nil {
 		edit(&cfg)
 	}
-	reg := &drivers.Registry{}
-	reg.Register("fake", drivers.DriverFunc(func([]config.Device, drivers.Env) ([]drivers.Source, error) {
-		return []drivers.Source{src}, nil
-	}))
-	opts.Registry = reg
+	opts.Registry = fakeRegistry(src)
 	if opts.Outbox == nil {
 		opts.Outbox = buffer.NewMemory(buffer.Options{MaxBytes: 1 << 20})
 	}

@@ -5,12 +5,10 @@ package agent
 // (imports_test.go lists the non-test dependencies).
 
 import (
-	"log/slog"
 	"testing"
 	"time"
 
 	"canary/agent/clock"
-	"canary/buffer"
 	"canary/config"
 	"canary/drivers"
 	"canary/drivers/opcua"
@@ -31,19 +29,12 @@ func opcuaDevice(id, srvURL string) config.Device {
 // uplink and the outbox opts names (a memory one when nil).
 func opcuaAgent(t *testing.T, sink drivers.Sink, edit func(*config.Config, *Options), devs ...config.Device) *Agent {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Site = config.Site{ID: "s", Gateway: "g"}
-	cfg.Platform.MQTT.URL = "tcp://127.0.0.1:1"
-	cfg.Platform.MQTT.ReconnectMin = config.Duration(5 * time.Millisecond)
-	cfg.Platform.MQTT.ReconnectMax = config.Duration(20 * time.Millisecond)
-	cfg.HTTP.Listen = ""
-	cfg.StateDir = t.TempDir()
+	cfg := testConfig(t)
 	cfg.Buffer.Path = cfg.StateDir + "/outbox.db"
 	cfg.Devices = devs
 	reg := &drivers.Registry{}
 	reg.Register("opcua", opcua.Driver{})
-	opts := Options{Registry: reg, Outbox: buffer.NewMemory(buffer.Options{}),
-		NewSink: func(config.MQTT, *drivers.Message, *slog.Logger) (drivers.Sink, error) { return sink, nil }}
+	opts := testOptions(reg, sink)
 	if edit != nil {
 		edit(&cfg, &opts)
 	}

@@ -174,20 +174,9 @@ func TestAgentOutboxCorruptMovedAside(t *testing.T) {
 
 // testAgentWith is testAgent with a hook to change the config and options.
 func testAgentWith(t *testing.T, src drivers.Source, sink *fakeSink, change func(*config.Config, *Options)) *Agent {
-	cfg := config.Default()
-	cfg.Site = config.Site{ID: "s", Gateway: "g"}
-	cfg.Platform.MQTT.URL = "tcp://127.0.0.1:1"
-	cfg.Platform.MQTT.ReconnectMin = config.Duration(5 * time.Millisecond)
-	cfg.Platform.MQTT.ReconnectMax = config.Duration(20 * time.Millisecond)
-	cfg.HTTP.Listen = ""
-	cfg.StateDir = t.TempDir()
+	cfg := testConfig(t)
 	cfg.Devices = []config.Device{{ID: "dev", Driver: "fake", Points: []config.Point{{ID: "p"}}}}
-	reg := &drivers.Registry{}
-	reg.Register("fake", drivers.DriverFunc(func([]config.Device, drivers.Env) ([]drivers.Source, error) {
-		return []drivers.Source{src}, nil
-	}))
-	opts := Options{Registry: reg, Outbox: buffer.NewMemory(buffer.Options{}),
-		NewSink: func(config.MQTT, *drivers.Message, *slog.Logger) (drivers.Sink, error) { return sink, nil }}
+	opts := testOptions(fakeRegistry(src), sink)
 	change(&cfg, &opts)
 	a, err := New(&cfg, opts)
 	if err != nil {

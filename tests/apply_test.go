@@ -210,7 +210,10 @@ func (r *applyRig) command(name string, args any) command.Reply {
 	return reply
 }
 
-func (r *applyRig) events(state string) []wire.Event {
+func (r *applyRig) events(state string) []wire.Event { return r.eventsOf(wire.TypeAgent, state) }
+
+// eventsOf lists the events of a type and state the platform received.
+func (r *applyRig) eventsOf(typ, state string) []wire.Event {
 	var out []wire.Event
 	for _, m := range r.rec.Messages() {
 		if m.Topic != r.topics.Event {
@@ -218,7 +221,7 @@ func (r *applyRig) events(state string) []wire.Event {
 		}
 		dm, _ := wire.Decode(m.Payload)
 		for _, e := range dm.Events {
-			if e.Type == wire.TypeAgent && e.State == state {
+			if e.Type == typ && e.State == state {
 				out = append(out, e)
 			}
 		}

@@ -79,19 +79,7 @@ func newFWRig(t *testing.T, client *http.Client) *fwRig {
 }
 
 func (r *fwRig) firmwareEvents(state string) []wire.Event {
-	var out []wire.Event
-	for _, m := range r.rec.Messages() {
-		if m.Topic != r.topics.Event {
-			continue
-		}
-		dm, _ := wire.Decode(m.Payload)
-		for _, e := range dm.Events {
-			if e.Type == wire.TypeFirmware && e.State == state {
-				out = append(out, e)
-			}
-		}
-	}
-	return out
+	return r.eventsOf(wire.TypeFirmware, state)
 }
 
 func (r *fwRig) state() firmware.State {

@@ -19,14 +19,7 @@ import (
 //	go test -run '^$' -bench Notifications -benchtime 20000x ./drivers/opcua
 func BenchmarkNotifications(b *testing.B) {
 	const items = 5000
-	vars := make(map[string]any, items)
-	points := make([]config.Point, items)
-	for i := range items {
-		name := fmt.Sprintf("v%04d", i)
-		vars[name] = float64(0)
-		points[i] = config.Point{ID: name, Node: "nsu=" + opcuatest.NamespaceURI + ";s=" + name}
-	}
-	srv := opcuatest.Start(b, opcuatest.Options{Vars: vars})
+	srv, points := benchServer(b, items)
 	d := config.Device{ID: "bench", Endpoint: srv.URL, Security: config.OPCUASecurity{Mode: "None"},
 		Timeout: config.Duration(10 * time.Second), Interval: config.Duration(5 * time.Second),
 		PublishInterval: config.Duration(20 * time.Millisecond), Points: points}
@@ -87,4 +80,17 @@ func waitFor(b *testing.B, ok func() bool, d time.Duration, what string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// benchServer serves items float variables v0000… and returns the
+// points that read them by namespace URI.
+func benchServer(b *testing.B, items int) (*opcuatest.Server, []config.Point) {
+	vars := make(map[string]any, items)
+	points := make([]config.Point, items)
+	for i := range items {
+		name := fmt.Sprintf("v%04d", i)
+		vars[name] = float64(0)
+		points[i] = config.Point{ID: name, Node: "nsu=" + opcuatest.NamespaceURI + ";s=" + name}
+	}
+	return opcuatest.Start(b, opcuatest.Options{Vars: vars}), points
 }

@@ -76,14 +76,7 @@ func BenchmarkNotificationsToOutbox(b *testing.B) {
 }
 
 func outboxBenchSetup(b *testing.B, items int) (*opcuatest.Server, *config.Config) {
-	vars := make(map[string]any, items)
-	points := make([]config.Point, items)
-	for i := range items {
-		name := fmt.Sprintf("v%04d", i)
-		vars[name] = float64(0)
-		points[i] = config.Point{ID: name, Node: "nsu=" + opcuatest.NamespaceURI + ";s=" + name}
-	}
-	srv := opcuatest.Start(b, opcuatest.Options{Vars: vars})
+	srv, points := benchServer(b, items)
 	cfg := config.Default()
 	cfg.Site = config.Site{ID: "bench", Gateway: "gw"}
 	cfg.Platform.MQTT.URL = "tcp://127.0.0.1:1"
