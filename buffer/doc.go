@@ -24,7 +24,7 @@
 // # Seqs and lanes
 //
 // Every record gets a seq from its lane's counter: 1, 2, 3, ... in Append
-// order. The next seq of each lane is persisted in the same transaction as
+// order (from Options.SeqFloor, when set). The next seq of each lane is persisted in the same transaction as
 // the records, so seqs never repeat, even after every record was acked and
 // the process restarted. Together with Boot, (lane, seq) lets the platform
 // drop duplicates and detect holes.
@@ -42,7 +42,14 @@
 // dictionary of Canary's JSON whenever that is smaller; Begin inflates it,
 // so callers always see the payload they appended. The budget, eviction and
 // LaneStats.Bytes count stored bytes. Version 1 values (no flags, never
-// compressed) are still read.
+// compressed) are still read. The agent no longer compresses: its data
+// payloads are compact binary bodies already (agent/wire), so
+// Options.Compress stays for the records older agents wrote and for
+// callers with JSON payloads.
+//
+// After OpenOrReset replaced a damaged file, the fresh file's seqs start
+// at Options.SeqFloor (the Unix time in ms) so that none repeats the lost
+// file's.
 //
 // # In flight
 //
