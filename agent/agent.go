@@ -130,6 +130,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.event(started)
 	a.announceReset()
+	a.m.raiseAtStart() // before the forwarder runs: the first birth already lists them
 	srcCtx, stopSources := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, src := range a.sources {

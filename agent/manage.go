@@ -163,10 +163,15 @@ func (a *Agent) observe(sc *drivers.Scan, report []drivers.Sample, now time.Time
 }
 
 // start runs the management loops of one agent until ctx ends.
-func (m *mgmt) start(ctx context.Context) {
+// raiseAtStart raises the warnings known when the agent starts (a config
+// rollback, settings that weaken security, certificates near expiry).
+func (m *mgmt) raiseAtStart() {
 	m.a.announceRollback()
 	m.a.raiseConfigWarnings()
 	m.a.checkCerts()
+}
+
+func (m *mgmt) start(ctx context.Context) {
 	if m.cmd != nil {
 		go m.cmd.work(ctx)
 	}
