@@ -27,7 +27,9 @@ func run(t *testing.T, srv *opcuatest.Server, edit func(*config.Device), stateDi
 func runEnv(t *testing.T, srv *opcuatest.Server, edit func(*config.Device), env drivers.Env) (*Source, <-chan drivers.Scan) {
 	t.Helper()
 	d := config.Device{ID: "sis", Driver: "opcua", Endpoint: srv.URL, Security: config.OPCUASecurity{Mode: "None"},
-		Timeout: config.Duration(time.Second), Interval: config.Duration(200 * time.Millisecond),
+		// A request timeout with room: RSA handshakes under -race on a
+		// loaded 2-core machine can take longer than a second.
+		Timeout: config.Duration(2 * time.Second), Interval: config.Duration(200 * time.Millisecond),
 		PublishInterval: config.Duration(50 * time.Millisecond),
 		Points: []config.Point{
 			{ID: "ESD-01.trip", Node: "nsu=" + opcuatest.NamespaceURI + ";s=trip"},
