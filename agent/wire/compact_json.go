@@ -44,18 +44,12 @@ func (d *compactReader) byte() byte {
 	return c
 }
 
-func (d *compactReader) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b[min(d.i, len(d.b)):])
-	if n <= 0 {
-		d.fail("bad uvarint")
-		return 0
-	}
-	d.i += n
-	return v
-}
+func (d *compactReader) uvarint() uint64 { return readVar(d, binary.Uvarint) }
+func (d *compactReader) varint() int64   { return readVar(d, binary.Varint) }
 
-func (d *compactReader) varint() int64 {
-	v, n := binary.Varint(d.b[min(d.i, len(d.b)):])
+// readVar reads one varint with decode (binary.Uvarint or Varint).
+func readVar[T int64 | uint64](d *compactReader, decode func([]byte) (T, int)) T {
+	v, n := decode(d.b[min(d.i, len(d.b)):])
 	if n <= 0 {
 		d.fail("bad varint")
 		return 0

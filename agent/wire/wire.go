@@ -5,8 +5,10 @@
 //	{"schema":"canary/v1","site":…,"gateway":…,"boot":…,"seq":N,"historical":false, <body>}
 //
 // where body is `"historical":…,"samples":[…]` or `"historical":…,"events":[…]`.
-// The outbox stores only the body, encoded once when the record is made;
-// Frame wraps it at send time. `historical` is decided when the record is
+// The outbox stores only the body, made once when the record is made: a
+// compact body for data (compact.go), the JSON body for events; FrameStored
+// wraps it at send time, turning a compact body into its JSON body (a
+// deterministic decoding, so a resend is the same bytes). `historical` is decided when the record is
 // made (the uplink was down then), so a record resent after a lost PUBACK is
 // byte for byte the same message. `seq` is per lane and increases by one per
 // record; it never repeats for a gateway, across restarts too, so the
@@ -100,7 +102,9 @@ func appendHistorical(dst []byte, historical bool) []byte {
 	return strconv.AppendBool(dst, historical)
 }
 
-// AppendSamples appends the body of a data record.
+// AppendSamples appends the JSON body of a data record. The agent stores
+// compact bodies instead; this is the reference the compact decoder's
+// output is tested against, and the body older agents stored.
 func AppendSamples(dst []byte, historical bool, samples []drivers.Sample) []byte {
 	dst = appendHistorical(dst, historical)
 	dst = append(dst, `,"samples":[`...)
