@@ -110,6 +110,9 @@ func (s *scripted) serve() {
 					}
 				}
 				for _, rep := range s.answer(reqs) {
+					if rep == nil {
+						return // close the connection here
+					}
 					c.Write(rep)
 				}
 			}
@@ -261,3 +264,32 @@ func (nopConn) SetReadDeadline(time.Time) error  { return nil }
 func (nopConn) SetWriteDeadline(time.Time) error { return nil }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// A peer that closes the connection in the middle of a window: what was
+// answered stays good, the rest is bad/comm without a value, and the next
+// poll reconnects and reads everything.
+func TestPipelinedPeerCloses(t *testing.T) {
+	var first atomic.Bool
+	first.Store(true)
+	s := startScripted(t, 4, func(reqs [][]byte) [][]byte {
+		if first.Swap(false) {
+			return [][]byte{reply(reqs[0]), nil} // nil: close the connection
+		}
+		return [][]byte{reply(reqs[0]), reply(reqs[1]), reply(reqs[2]), reply(reqs[3])}
+	})
+	r := run(t, scriptedDevice(s, 4))
+	sc := r.next(t)
+	if sc.Err == nil || errors.Is(sc.Err, ErrTimeout) {
+		t.Fatalf("err = %v, want the connection's end, not a timeout", sc.Err)
+	}
+	got := values(sc)
+	if got["p0"].Quality != drivers.Good {
+		t.Errorf("p0, answered before the close: %+v", got["p0"])
+	}
+	for _, id := range []string{"p1", "p2", "p3"} {
+		if got[id].Quality != drivers.Bad || got[id].Reason != drivers.ReasonComm || got[id].Value.Kind() != drivers.KindNone {
+			t.Errorf("%s after the close: %+v, want bad/comm without value", id, got[id])
+		}
+	}
+	checkRight(t, r.poll(t))
+}
