@@ -61,9 +61,6 @@ func (f *forwarder) run(ctx context.Context) {
 			continue
 		}
 		f.retry.reset()
-		f.reconnects.Add(1)
-		f.setLink(true, nil)
-		f.log.Info("uplink connected", "broker", f.sink.Endpoint())
 		err := f.session(ctx)
 		f.setLink(false, err)
 		if ctx.Err() == nil {
@@ -110,6 +107,12 @@ const refusedWait = 30 * time.Second
 // connection is lost or ctx ends. It returns only when nothing it published
 // is still unresolved.
 func (f *forwarder) session(ctx context.Context) error {
+	// Live from here on: what is appended once the link is reported up is
+	// never held behind the backlog.
+	mark := f.box.Stats().Lanes[buffer.LaneData].NextSeq
+	f.reconnects.Add(1)
+	f.setLink(true, nil)
+	f.log.Info("uplink connected", "broker", f.sink.Endpoint())
 	lost := f.sink.Lost()
 	if err := f.publishStatus(ctx, "online"); err != nil {
 		return err
@@ -124,7 +127,7 @@ func (f *forwarder) session(ctx context.Context) error {
 		defer close(collected)
 		f.collect(ctx, inflight, lost, space)
 	}()
-	err := f.pump(ctx, lost, inflight, space)
+	err := f.pump(ctx, mark, lost, inflight, space)
 	close(inflight)
 	<-collected
 	return err
@@ -146,10 +149,9 @@ var payloads = sync.Pool{New: func() any { return new([]byte) }}
 // from before it, oldest first, at most rate records per second. Live data
 // therefore waits for at most one window of backlog PUBACKs, however long
 // the outage was.
-func (f *forwarder) pump(ctx context.Context, lost <-chan struct{}, inflight chan pending, space <-chan struct{}) error {
+func (f *forwarder) pump(ctx context.Context, mark uint64, lost <-chan struct{}, inflight chan pending, space <-chan struct{}) error {
 	heartbeat := f.clock.NewTicker(time.Minute)
 	defer heartbeat.Stop()
-	mark := f.box.Stats().Lanes[buffer.LaneData].NextSeq // live from here on
 	bucket := newTokens(f.rate, f.window, f.clock.Now())
 	for {
 		select { // a busy pump goes round without the select below: notice a loss here
