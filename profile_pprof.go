@@ -5,11 +5,16 @@ package main
 // Built only with -tags pprof (CANARY_BUILD_TAGS=pprof for tests/bench):
 // CANARY_CPUPROFILE names a file that `canary run` writes a CPU profile
 // to, from start to exit; CANARY_MEMPROFILE one it writes the heap
-// profile to every 5 s while it runs.
+// profile (and FILE.memstats.json, runtime.MemStats) to every 5 s while
+// it runs. CANARY_MEMPROFILERATE sets runtime.MemProfileRate (1 records
+// every allocation, for an inventory).
 
 import (
+	"encoding/json"
 	"os"
+	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"time"
 )
 
@@ -20,6 +25,9 @@ func init() {
 			atExit = append(atExit, func() { pprof.StopCPUProfile(); f.Close() })
 		}
 	}
+	if r, err := strconv.Atoi(os.Getenv("CANARY_MEMPROFILERATE")); err == nil && r > 0 {
+		runtime.MemProfileRate = r
+	}
 	if p := os.Getenv("CANARY_MEMPROFILE"); p != "" {
 		go func() {
 			for range time.Tick(5 * time.Second) {
@@ -27,6 +35,11 @@ func init() {
 					pprof.WriteHeapProfile(f)
 					f.Close()
 					os.Rename(p+".tmp", p)
+				}
+				var ms runtime.MemStats // where the rest of RssAnon goes
+				runtime.ReadMemStats(&ms)
+				if b, err := json.MarshalIndent(ms, "", " "); err == nil {
+					os.WriteFile(p+".memstats.json", b, 0o644)
 				}
 			}
 		}()

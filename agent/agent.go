@@ -77,6 +77,10 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if opts.Registry == nil || opts.NewSink == nil {
 		return nil, errors.New("agent: options need a Registry and a NewSink")
 	}
+	cfg, err := cfg.WithPoints() // a restart or rollback gets a config without them
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Log, superviseMin: time.Second}
 	a.started = a.clock.Now()
 	a.boot = newBoot(a.started)
@@ -112,6 +116,9 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		status: a.statusJSON, onReady: a.onUplinkReady, onDamaged: a.damaged}
 	a.fw = newFWLink(a)
 	a.m.cmd = newCommander(a)
+	// The drivers and the pipeline have what they need of the points; the
+	// agent keeps the rest (a restart gets them back).
+	a.cfg = cfg.WithoutPoints()
 	return a, nil
 }
 

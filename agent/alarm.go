@@ -97,8 +97,8 @@ func (r *alarmRules) anyActive() bool {
 // s is the sample as reported (after fault/maintenance overrides). A
 // sample that is not good neither raises nor clears an alarm.
 func (p *pipeline) evalAlarms(ps *pointState, s *drivers.Sample, evs []wire.Event) []wire.Event {
-	r := &ps.rules
-	if len(r.limits) == 0 {
+	r := ps.rules
+	if r == nil {
 		return evs
 	}
 	v := s.Value.Float()
@@ -129,7 +129,7 @@ func (p *pipeline) evalAlarms(ps *pointState, s *drivers.Sample, evs []wire.Even
 // alarmQualityLost reports, once, that an active alarm's point has lost
 // good quality. The alarm stays active; pending delays keep running.
 func (p *pipeline) alarmQualityLost(ps *pointState, s *drivers.Sample, evs []wire.Event) []wire.Event {
-	r := &ps.rules
+	r := ps.rules
 	if r.qualBad || !r.anyActive() {
 		return evs
 	}

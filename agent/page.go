@@ -41,14 +41,15 @@ func (a *Agent) pointViews() []PointView {
 	return out
 }
 
-func viewOf(dev, id, unit string, s drivers.Sample, alarms []string) PointView {
-	v := PointView{Device: dev, ID: id, Unit: unit, Quality: "—", TS: s.TS, Alarm: strings.Join(alarms, ",")}
-	if s.TS.IsZero() {
+func viewOf(dev, id, unit string, r reading, alarms []string) PointView {
+	v := PointView{Device: dev, ID: id, Unit: unit, Quality: "—", Alarm: strings.Join(alarms, ",")}
+	if r.ts == 0 {
 		return v
 	}
-	v.Quality, v.Reason = s.Quality.String(), string(s.Reason)
-	if s.Quality != drivers.Bad {
-		v.Value = s.Value.String()
+	v.TS = time.Unix(0, r.ts)
+	v.Quality, v.Reason = r.quality.String(), string(r.reason)
+	if r.quality != drivers.Bad {
+		v.Value = r.value.String()
 	}
 	return v
 }

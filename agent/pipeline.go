@@ -35,10 +35,9 @@ type pipeline struct {
 }
 
 type deviceState struct {
-	mu     sync.Mutex
-	id     string
-	points map[string]*pointState
-	order  []*pointState
+	mu    sync.Mutex
+	id    string
+	order []*pointState // config order
 
 	online   int8 // -1 not yet known, 0 offline, 1 online
 	lastErr  string
@@ -57,44 +56,65 @@ type deviceState struct {
 }
 
 type pointState struct {
+	dev         *deviceState
 	id          string
 	unit        string
 	deadband    float64
 	maxInterval time.Duration
 	kind        pointKind
-	rules       alarmRules
+	reported    bool
+	rules       *alarmRules   // nil: no limits
+	*condState                // condition points only; nil for the others
+	quals       []*pointState // fault/maintenance points that qualify this one
 
-	// Condition points (fault, maintenance, interlock, bypass): flag is
-	// the last known good state, read by other devices for fault bits.
+	last    reading // last reported
+	current reading // last read
+}
+
+// condState is what a condition point (fault, maintenance, interlock,
+// bypass) keeps besides a point's: flag is the last known good state,
+// read by other devices for fault bits. Kept apart so the many analog
+// points of a large rack do not carry it.
+type condState struct {
 	flag      atomic.Bool
 	since     time.Time     // source time the condition began
 	of        string        // fault/maintenance: the point qualified
 	maxBypass time.Duration // bypass: 0 never overdue
 	overdue   bool
-	quals     []*pointState // fault/maintenance points that qualify this one
+}
 
-	reported bool
-	last     drivers.Sample // last reported
-	current  drivers.Sample // last read
+// reading is a sample as a point keeps it: without the point id (the
+// point has it) and with the time as Unix nanoseconds, so that 10,000
+// points keep half the bytes drivers.Sample would.
+type reading struct {
+	ts      int64 // 0: none yet
+	value   drivers.Value
+	quality drivers.Quality
+	reason  drivers.Reason
+}
+
+func readingOf(s *drivers.Sample) reading {
+	return reading{ts: s.TS.UnixNano(), value: s.Value, quality: s.Quality, reason: s.Reason}
 }
 
 func newPipeline(cfg *config.Config, ids *idGen) *pipeline {
 	p := &pipeline{devices: map[string]*deviceState{}, points: map[string]*pointState{}, ids: ids,
 		conds: map[string]Condition{}}
 	for _, d := range cfg.Devices {
-		ds := &deviceState{id: d.ID, points: map[string]*pointState{}, online: -1}
+		ds := &deviceState{id: d.ID, online: -1}
 		for _, pt := range d.Points {
 			ps := &pointState{
+				dev:         ds,
 				id:          pt.ID,
 				unit:        pt.Unit,
 				deadband:    d.Deadband,
 				maxInterval: d.MaxInterval.D(),
 				kind:        parseKind(pt.Kind),
-				of:          pt.Of,
-				maxBypass:   pt.MaxBypass.D(),
 			}
-			if !ps.kind.isCondition() {
-				ps.rules = rulesFor(pt)
+			if ps.kind.isCondition() {
+				ps.condState = &condState{of: pt.Of, maxBypass: pt.MaxBypass.D()}
+			} else if r := rulesFor(pt); len(r.limits) > 0 {
+				ps.rules = &r
 			}
 			if ps.kind == kindBypass {
 				ds.bypasses = append(ds.bypasses, ps)
@@ -106,7 +126,6 @@ func newPipeline(cfg *config.Config, ids *idGen) *pipeline {
 			if pt.MaxInterval > 0 {
 				ps.maxInterval = pt.MaxInterval.D()
 			}
-			ds.points[pt.ID] = ps
 			ds.order = append(ds.order, ps)
 			p.points[pt.ID] = ps
 		}
@@ -114,7 +133,10 @@ func newPipeline(cfg *config.Config, ids *idGen) *pipeline {
 		p.order = append(p.order, ds)
 	}
 	for _, ps := range p.points {
-		if t := p.points[ps.of]; ps.kind.qualifies() && t != nil {
+		if !ps.kind.qualifies() {
+			continue
+		}
+		if t := p.points[ps.of]; t != nil {
 			t.quals = append(t.quals, ps)
 		}
 	}
@@ -139,20 +161,20 @@ func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]drivers.Sample, [
 	evs := p.deviceEvents(ds, sc, now)
 	if ds.hasQuals {
 		for i := range sc.Samples {
-			if ps := ds.point(i, sc.Samples[i].Point); ps != nil && ps.kind.qualifies() {
+			if ps := p.point(ds, i, sc.Samples[i].Point); ps != nil && ps.kind.qualifies() {
 				evs = p.evalCondition(ps, &sc.Samples[i], evs)
 			}
 		}
 	}
 	ds.out = ds.out[:0]
 	for i := range sc.Samples {
-		ps := ds.point(i, sc.Samples[i].Point)
+		ps := p.point(ds, i, sc.Samples[i].Point)
 		if ps == nil {
 			continue
 		}
 		s := sc.Samples[i]
 		ps.qualify(&s)
-		ps.current = s
+		ps.current = readingOf(&s)
 		switch {
 		case ps.kind.qualifies():
 		case ps.kind.isCondition():
@@ -161,21 +183,25 @@ func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]drivers.Sample, [
 			evs = p.evalAlarms(ps, &s, evs)
 		}
 		if ps.due(&s) {
-			ps.reported, ps.last = true, s
+			ps.reported, ps.last = true, readingOf(&s)
 			ds.out = append(ds.out, s)
 		}
 	}
 	return ds.out, evs
 }
 
-// point finds the state of a scan's i-th sample: drivers emit points in
-// config order, so the i-th configured point is checked first (an equal
-// string header makes that compare cheap), then the map.
-func (ds *deviceState) point(i int, id string) *pointState {
+// point finds the state of a scan's i-th sample on ds: drivers emit
+// points in config order, so the i-th configured point is checked first
+// (an equal string header makes that compare cheap), then the map of all
+// points (read-only once built), for a point of ds only.
+func (p *pipeline) point(ds *deviceState, i int, id string) *pointState {
 	if i < len(ds.order) && ds.order[i].id == id {
 		return ds.order[i]
 	}
-	return ds.points[id]
+	if ps := p.points[id]; ps != nil && ps.dev == ds {
+		return ps
+	}
+	return nil
 }
 
 func (p *pipeline) deviceEvents(ds *deviceState, sc *drivers.Scan, now time.Time) []wire.Event {
@@ -209,20 +235,20 @@ func (ps *pointState) due(s *drivers.Sample) bool {
 	}
 	l := &ps.last
 	switch {
-	case s.Quality != l.Quality || s.Reason != l.Reason:
+	case s.Quality != l.quality || s.Reason != l.reason:
 		return true
-	case ps.maxInterval > 0 && s.TS.Sub(l.TS) >= ps.maxInterval:
+	case ps.maxInterval > 0 && time.Duration(s.TS.UnixNano()-l.ts) >= ps.maxInterval:
 		return true
-	case s.Value.Kind() != l.Value.Kind():
+	case s.Value.Kind() != l.value.Kind():
 		return true
 	}
 	switch s.Value.Kind() {
 	case drivers.KindFloat, drivers.KindInt, drivers.KindUint:
-		d := math.Abs(s.Value.Float() - l.Value.Float())
+		d := math.Abs(s.Value.Float() - l.value.Float())
 		if ps.deadband == 0 {
 			return d != 0
 		}
 		return d > ps.deadband
 	}
-	return !s.Value.Equal(l.Value)
+	return !s.Value.Equal(l.value)
 }

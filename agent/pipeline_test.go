@@ -118,3 +118,25 @@ func TestAlarmEvaluatedWhenSampleSuppressed(t *testing.T) {
 		t.Fatalf("alarm not raised on a suppressed sample: %+v", evs)
 	}
 }
+
+// A scan is matched to its device's points by position, then by id; a
+// sample naming a point of another device, or none, is dropped and
+// leaves that point's state alone.
+func TestScanSamplesMatchOnlyTheirDevice(t *testing.T) {
+	cfg := &config.Config{Devices: []config.Device{
+		{ID: "dev", Points: []config.Point{{ID: "a"}, {ID: "b"}}},
+		{ID: "other", Points: []config.Point{{ID: "x"}}},
+	}}
+	p := newPipeline(cfg, &idGen{boot: "b"})
+	out, _ := p.process(scanOf(0, nil, good("b", 2), good("x", 9), good("nope", 1), good("a", 1)), t0)
+	var got []string
+	for _, s := range out {
+		got = append(got, s.Point)
+	}
+	if len(got) != 2 || got[0] != "b" || got[1] != "a" {
+		t.Errorf("reported %v, want [b a] (out of order, foreign and unknown points dropped)", got)
+	}
+	if x := p.points["x"]; x.reported || x.current.ts != 0 {
+		t.Errorf("a scan of dev changed point x of another device: %+v", x)
+	}
+}

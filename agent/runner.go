@@ -106,6 +106,7 @@ func (r *Runner) Run(ctx context.Context, cfg *config.Config) error {
 			return fmt.Errorf("cannot start: %w", err)
 		}
 		a.m.run = &runLink{r: r}
+		cfg = a.cfg // without its points while a runs
 		r.log().Info("agent started", "boot", a.Boot(), "config", shortHash(cfg.Hash))
 		next, stop := r.runOne(ctx, a, t, first)
 		if stop {

@@ -49,6 +49,9 @@ func (p *pipeline) restore(c Condition) bool {
 	since := time.UnixMilli(c.Since)
 	switch c.Type {
 	case wire.TypeAlarm:
+		if ps.rules == nil {
+			return false
+		}
 		for _, l := range ps.rules.limits {
 			if l.level == c.Level {
 				l.active, l.since = true, since

@@ -44,9 +44,20 @@ func Load(path string) (*Config, error) {
 // Parse decodes, defaults, validates and resolves a config from data; file
 // names it in errors. It reads no other file than the CSV point tables
 // of points_csv (relative to file) and makes no network call, so secrets
-// are not loaded (Load does that) and a password_file need not exist. The error, when not nil, is Errors listing every problem found, in
-// line order.
+// are not loaded (Load does that) and a password_file need not exist.
+// The error, when not nil, is Errors listing every problem found, in line
+// order.
 func Parse(file string, data []byte) (*Config, error) {
+	src := &source{data: data, tables: map[string][]byte{}}
+	c, err := parse(file, data, src.record(readPointTable))
+	if err != nil {
+		return nil, err
+	}
+	c.src = src
+	return c, nil
+}
+
+func parse(file string, data []byte, readTable func(string) ([]byte, error)) (*Config, error) {
 	root, errs := parseYAML(file, data)
 	if root == nil {
 		return nil, errs
@@ -61,7 +72,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	d.pos.lines[""] = root.Line
 	d.decode(root, reflectValue(&c), "")
 	d.errs = append(d.errs, c.expandProfiles()...)
-	d.errs = append(d.errs, c.loadPointsCSV(readPointTable)...)
+	d.errs = append(d.errs, c.loadPointsCSV(readTable)...)
 	c.ApplyDefaults()
 	errs = append(d.errs, c.Validate()...)
 	if len(errs) > 0 {
@@ -212,6 +223,10 @@ func (c *Config) loadSecrets(getenv func(string) string) Errors {
 // included, for `canary config get` and support bundles. Secrets are never
 // in it: Password is not a YAML field, and Secret marshals as "[redacted]".
 func (c *Config) Redacted() ([]byte, error) {
+	c, err := c.WithPoints()
+	if err != nil {
+		return nil, err
+	}
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)

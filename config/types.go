@@ -29,6 +29,11 @@ type Config struct {
 	pos      *positions
 	warnings Errors
 	pwLine   int // line of platform.mqtt.password_file, for Load's errors
+
+	// src is what Parse read; pointless says the devices' point lists
+	// were dropped and are parsed again from src when asked for (points.go).
+	src       *source
+	pointless bool
 }
 
 // Site names this gateway on the platform. ID and Gateway form the topic.

@@ -321,7 +321,10 @@ func TestConfigApplyRefusesInvalidConfig(t *testing.T) {
 }
 
 // restart replies first, then the agent restarts in-process: a new boot
-// comes online on the same outbox; status reports by command.
+// comes online on the same outbox and reads the same points (the running
+// agent keeps its config without them, and gets them back from what was
+// loaded, not from the file, which an editor may have changed meanwhile);
+// status and config.get report by command.
 func TestRestartAndStatusCommands(t *testing.T) {
 	r := newApplyRig(t)
 	r.start()
@@ -330,11 +333,27 @@ func TestRestartAndStatusCommands(t *testing.T) {
 	if !before.OK || boot == "" {
 		t.Fatalf("status reply %+v", before)
 	}
+	get := r.command("config.get", nil)
+	if y, _ := get.Result.(map[string]any)["yaml"].(string); !get.OK || !strings.Contains(y, "GT-101") {
+		t.Errorf("config.get lacks the points: %+v", get)
+	}
+	if err := os.WriteFile(r.file, []byte("version: 1\n# being edited\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
 	if reply := r.command("restart", nil); !reply.OK {
 		t.Fatalf("restart reply %+v", reply)
 	}
-	r.waitStatus(func(st agent.Status) bool { return st.State == "online" && st.Boot != boot })
+	st := r.waitStatus(func(st agent.Status) bool { return st.State == "online" && st.Boot != boot })
 	r.wait("stopping event of the old boot", func([]mqtttest.Msg) bool { return len(r.events("stopping")) >= 1 })
+	r.wait("GT-101 read by the new boot", func(ms []mqtttest.Msg) bool {
+		for _, m := range ms {
+			dm, _ := wire.Decode(m.Payload)
+			if m.Topic == r.topics.Data && dm.Boot == st.Boot && len(dm.Samples) > 0 && dm.Samples[0].Point == "GT-101" {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func hasWarning(st agent.Status, code string) bool {

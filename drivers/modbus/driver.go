@@ -120,15 +120,18 @@ func New(d config.Device, env drivers.Env) (*Source, error) {
 	return s, nil
 }
 
-// connFor returns the connection constructor for d's transport.
+// connFor returns the connection constructor for d's transport. It keeps
+// only the link settings, not d (whose point list the agent drops once its
+// sources are built).
 func connFor(d config.Device, timeout time.Duration) func() conn {
+	addr, serial := d.Address, d.Serial
 	switch d.Transport {
 	case "rtu":
-		return func() conn { return newRTUConn(dialSerial(d.Address, d.Serial), timeout, charTime(d.Serial), false) }
+		return func() conn { return newRTUConn(dialSerial(addr, serial), timeout, charTime(serial), false) }
 	case "rtu-over-tcp":
-		return func() conn { return newRTUConn(dialTCP(d.Address, timeout), timeout, 0, true) }
+		return func() conn { return newRTUConn(dialTCP(addr, timeout), timeout, 0, true) }
 	}
-	return func() conn { return newTCPConn(d.Address, timeout) }
+	return func() conn { return newTCPConn(addr, timeout) }
 }
 
 func checkTransport(d config.Device) error {

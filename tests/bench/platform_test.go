@@ -143,7 +143,9 @@ func (p *platform) data(a arrival) {
 	if hist {
 		p.histData++
 	}
-	inWin := p.win.open && !a.at.Before(p.win.from) && (!p.win.closed || a.at.Before(p.win.to))
+	// A sample is in the window by its source time, so a window of k
+	// intervals holds k scans whatever its phase against the scans.
+	from, to := p.win.from.UnixMilli(), p.win.to.UnixMilli()
 	body := a.payload
 	for {
 		i := bytes.Index(body, pointKey)
@@ -152,9 +154,9 @@ func (p *platform) data(a arrival) {
 		}
 		body = body[i+len(pointKey):]
 		p.total++
-		if inWin {
+		if ts := numberAfter(body, tsKey); p.win.open && ts >= from && (!p.win.closed || ts < to) {
 			p.win.samples++
-			p.win.hist.add(at - numberAfter(body, tsKey))
+			p.win.hist.add(at - ts)
 		}
 	}
 }
@@ -202,12 +204,13 @@ func (p *platform) openWindow(from time.Time) {
 	p.win = window{open: true, from: from}
 }
 
-// closeWindow closes the window now and waits until arrivals stamped
-// before then are decoded.
+// closeWindow closes the window now and waits until the samples read
+// before then have arrived (a second: far beyond the p99) and are decoded.
 func (p *platform) closeWindow() window {
 	p.mu.Lock()
 	p.win.closed, p.win.to = true, time.Now()
 	p.mu.Unlock()
+	time.Sleep(time.Second)
 	p.settle()
 	p.mu.Lock()
 	defer p.mu.Unlock()

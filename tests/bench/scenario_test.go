@@ -101,8 +101,15 @@ func (r *rig) watch(b *testing.B, limit time.Duration, done func() bool) usage {
 	var u usage
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	for time.Since(start) < limit && (done == nil || !done()) {
-		<-tick.C
+	end := time.NewTimer(limit) // CPU is counted over exactly the window
+	defer end.Stop()
+watch:
+	for done == nil || !done() {
+		select {
+		case <-tick.C:
+		case <-end.C:
+			break watch
+		}
 		if m, err := harness.ReadMem(pid); err == nil {
 			u.rss = append(u.rss, m)
 		}
