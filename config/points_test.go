@@ -50,6 +50,9 @@ func TestWithPointsRestoresWhatWasLoaded(t *testing.T) {
 	if len(full.Devices[0].Points) != 2 {
 		t.Fatal("WithoutPoints changed the config it was called on")
 	}
+	if !slim.src.packed || len(slim.src.data) >= len(yml) {
+		t.Errorf("the kept source is not compressed: %d bytes for a %d-byte file", len(slim.src.data), len(yml))
+	}
 	write("config.yaml", strings.ReplaceAll(yml, "h: 20", "h: 99")) // someone edits the files
 	os.Remove(filepath.Join(dir, "pts.csv"))
 

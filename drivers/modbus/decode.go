@@ -60,15 +60,16 @@ const (
 
 var orderNames = map[string]order{"ABCD": orderABCD, "CDAB": orderCDAB, "BADC": orderBADC, "DCBA": orderDCBA}
 
-// scaling maps a raw number to engineering units.
+// scaling maps a raw number to engineering units. A point without
+// scaling has none (nil), so that a rack of 10,000 plain registers does
+// not carry six floats each.
 type scaling struct {
-	on                             bool // integers become floats only when scaling is set
 	scale, offset                  float64
 	rawMin, rawMax, engMin, engMax float64
 }
 
-func (s scaling) apply(raw float64) float64 {
-	if !s.on {
+func (s *scaling) apply(raw float64) float64 {
+	if s == nil {
 		return raw // keeps -0 and every bit of the reading
 	}
 	if s.rawMax != s.rawMin {
@@ -175,9 +176,9 @@ func decodeInt(p *point, b []byte) reading {
 		signed = false
 	}
 	switch {
-	case p.scaling.on && signed:
+	case p.toFloat && signed:
 		return float(p, float64(i))
-	case p.scaling.on:
+	case p.toFloat:
 		return float(p, float64(u))
 	case signed:
 		return good(drivers.Int(i))

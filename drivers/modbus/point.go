@@ -46,8 +46,9 @@ type point struct {
 	order   order
 	bit     uint8
 	invert  bool
-	scaling scaling
-	signal  *signal // 4–20 mA conversion and fault bands; nil: none
+	toFloat bool     // integers become floats: scaling or a signal is set
+	scaling *scaling // nil: none
+	signal  *signal  // 4–20 mA conversion and fault bands; nil: none
 }
 
 func compilePoint(cp config.Point, devUnit int) (point, error) {
@@ -72,7 +73,7 @@ func compilePoint(cp config.Point, devUnit int) (point, error) {
 	if p.signal, err = compileSignal(cp); err != nil {
 		return p, err
 	}
-	p.scaling.on = p.scaling.on || p.signal != nil // integers go through float
+	p.toFloat = p.scaling != nil || p.signal != nil
 	return p, nil
 }
 
@@ -125,12 +126,14 @@ func lookup[T any](m map[string]T, name, def, what string) (T, error) {
 	return v, nil
 }
 
-func scalingOf(cp config.Point) scaling {
+func scalingOf(cp config.Point) *scaling {
 	s := scaling{scale: cp.Scale, offset: cp.Offset,
 		rawMin: cp.RawMin, rawMax: cp.RawMax, engMin: cp.EngMin, engMax: cp.EngMax}
 	if s.scale == 0 {
 		s.scale = 1
 	}
-	s.on = s.rawMax != s.rawMin || s.scale != 1 || s.offset != 0
-	return s
+	if s.rawMax == s.rawMin && s.scale == 1 && s.offset == 0 {
+		return nil
+	}
+	return &s
 }
