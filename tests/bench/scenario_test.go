@@ -87,6 +87,7 @@ type usage struct {
 	rssMax  float64
 	anonMax float64
 	fileMax float64
+	peak    float64 // VmHWM: the most VmRSS has been since the start
 }
 
 // watch samples the agent's CPU and memory every 250 ms until done
@@ -123,6 +124,7 @@ watch:
 	for _, m := range u.rss {
 		u.rssAvg += m.RSS / float64(len(u.rss))
 		u.rssMax, u.anonMax, u.fileMax = max(u.rssMax, m.RSS), max(u.anonMax, m.Anon), max(u.fileMax, m.File)
+		u.peak = max(u.peak, m.Peak)
 	}
 	return u
 }
@@ -182,7 +184,7 @@ func steady(b *testing.B, points int, iv time.Duration, inflight int) {
 	}
 	row := newRow("steady", points, iv, u, w)
 	row.lost, row.dups = lost, dups
-	row.note = fmt.Sprintf("%d goroutines", gor)
+	row.note = fmt.Sprintf("%d goroutines; start-up peak %.1f MiB", gor, u.peak)
 	if inflight > 1 {
 		row.note += fmt.Sprintf("; max_inflight %d", inflight)
 	}

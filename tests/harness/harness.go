@@ -292,8 +292,9 @@ func RSSMiB(pid int) (float64, error) {
 }
 
 // Mem is a process's resident memory in MiB: VmRSS and its anonymous
-// (heap, stacks) and file-backed (the binary, the mmapped outbox) parts.
-type Mem struct{ RSS, Anon, File float64 }
+// (heap, stacks) and file-backed (the binary, the mmapped outbox) parts,
+// and Peak, the most VmRSS has been (VmHWM).
+type Mem struct{ RSS, Anon, File, Peak float64 }
 
 // ReadMem reads Mem from /proc/PID/status.
 func ReadMem(pid int) (Mem, error) {
@@ -318,6 +319,8 @@ func ReadMem(pid int) (Mem, error) {
 			m.Anon = kb / 1024
 		case "RssFile":
 			m.File = kb / 1024
+		case "VmHWM":
+			m.Peak = kb / 1024
 		}
 	}
 	if m.RSS == 0 {
