@@ -94,7 +94,15 @@ type reading struct {
 }
 
 func readingOf(s *drivers.Sample) reading {
-	return reading{ts: s.TS.UnixNano(), value: s.Value, quality: s.Quality, reason: s.Reason}
+	return reading{ts: nanos(s.TS), value: s.Value, quality: s.Quality, reason: s.Reason}
+}
+
+// nanos is t in Unix nanoseconds, 0 for the zero time (none).
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 func newPipeline(cfg *config.Config, ids *idGen) *pipeline {
@@ -237,7 +245,7 @@ func (ps *pointState) due(s *drivers.Sample) bool {
 	switch {
 	case s.Quality != l.quality || s.Reason != l.reason:
 		return true
-	case ps.maxInterval > 0 && time.Duration(s.TS.UnixNano()-l.ts) >= ps.maxInterval:
+	case ps.maxInterval > 0 && time.Duration(nanos(s.TS)-l.ts) >= ps.maxInterval:
 		return true
 	case s.Value.Kind() != l.value.Kind():
 		return true

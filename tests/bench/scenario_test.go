@@ -7,8 +7,9 @@
 //	go test -run '^$' -bench . -benchtime 1x -timeout 60m ./tests/bench/
 //
 // prints Go benchmark lines and, at the end, one table of every scenario
-// run. CANARY_BENCH_WINDOW (default 10s) is the measurement window of the
-// steady scenarios, CANARY_BENCH_OUTAGE (default 5m) the broker outage.
+// run. CANARY_BENCH_WINDOW (default 10s, at least 30 intervals) is the
+// measurement window of the steady scenarios, CANARY_BENCH_OUTAGE
+// (default 5m) the broker outage.
 package bench
 
 import (
@@ -146,8 +147,9 @@ func httpGet(url string) ([]byte, error) {
 }
 
 // BenchmarkSteady scans N points at an interval with every value
-// changing, and measures a fixed window (CANARY_BENCH_WINDOW) after the
-// warm-up. It ignores b.N.
+// changing, and measures a fixed window (CANARY_BENCH_WINDOW, and at
+// least 30 intervals: a scan cut by either end of the window then moves
+// the figures by 3 % at most) after the warm-up. It ignores b.N.
 func BenchmarkSteady(b *testing.B) {
 	if testing.Short() {
 		b.Skip("end-to-end benchmark: skipped with -short")
@@ -170,7 +172,7 @@ func BenchmarkSteady(b *testing.B) {
 
 func steady(b *testing.B, points int, iv time.Duration, inflight int) {
 	r := startRig(b, points, iv, rigOptions{inflight: inflight})
-	win := envDuration("CANARY_BENCH_WINDOW", 10*time.Second)
+	win := max(envDuration("CANARY_BENCH_WINDOW", 10*time.Second), 30*iv)
 	b.ResetTimer()
 	r.plat.openWindow(time.Now())
 	u := r.watch(b, win, nil)
