@@ -160,22 +160,34 @@ func (l testLog) Write(p []byte) (int, error) {
 
 func (r *applyRig) wait(what string, cond func([]mqtttest.Msg) bool) {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	awaitMsgs(r.t, r.rec, 20*time.Second, what, cond)
+}
+
+func (r *applyRig) waitStatus(cond func(agent.Status) bool) agent.Status {
+	r.t.Helper()
+	return awaitStatus(r.t, r.rec, 20*time.Second, r.topics.Status, cond)
+}
+
+// awaitMsgs waits until what rec has received satisfies cond, or fails
+// the test after limit.
+func awaitMsgs(t *testing.T, rec *mqtttest.Recorder, limit time.Duration, what string, cond func([]mqtttest.Msg) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	if err := r.rec.WaitFor(ctx, cond); err != nil {
-		r.t.Fatalf("%s: %v", what, err)
+	if err := rec.WaitFor(ctx, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 
-// waitStatus waits for a status message (any, not only the latest) that
-// satisfies cond, and returns it.
-func (r *applyRig) waitStatus(cond func(agent.Status) bool) agent.Status {
-	r.t.Helper()
+// awaitStatus waits for a status message on topic (any, not only the
+// latest) that satisfies cond, and returns it.
+func awaitStatus(t *testing.T, rec *mqtttest.Recorder, limit time.Duration, topic string, cond func(agent.Status) bool) agent.Status {
+	t.Helper()
 	var got agent.Status
-	r.wait("status", func(ms []mqtttest.Msg) bool {
+	awaitMsgs(t, rec, limit, "status", func(ms []mqtttest.Msg) bool {
 		for _, m := range ms {
 			var st agent.Status
-			if m.Topic == r.topics.Status && json.Unmarshal(m.Payload, &st) == nil && cond(st) {
+			if m.Topic == topic && json.Unmarshal(m.Payload, &st) == nil && cond(st) {
 				got = st
 				return true
 			}

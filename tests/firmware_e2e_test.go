@@ -140,27 +140,12 @@ type platform struct {
 
 func (p *platform) wait(what string, cond func([]mqtttest.Msg) bool) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := p.rec.WaitFor(ctx, cond); err != nil {
-		p.t.Fatalf("%s: %v", what, err)
-	}
+	awaitMsgs(p.t, p.rec, 30*time.Second, what, cond)
 }
 
 func (p *platform) status(cond func(agent.Status) bool) agent.Status {
 	p.t.Helper()
-	var got agent.Status
-	p.wait("status", func(ms []mqtttest.Msg) bool {
-		for _, m := range ms {
-			var st agent.Status
-			if m.Topic == p.topics.Status && json.Unmarshal(m.Payload, &st) == nil && cond(st) {
-				got = st
-				return true
-			}
-		}
-		return false
-	})
-	return got
+	return awaitStatus(p.t, p.rec, 30*time.Second, p.topics.Status, cond)
 }
 
 func (p *platform) event(state, version string) wire.Event {
