@@ -91,3 +91,24 @@ func TestWithoutPointsKeepsPointsOfABuiltConfig(t *testing.T) {
 		t.Error("a config built in code lost its points")
 	}
 }
+
+// Kept bytes that no longer parse to the loaded config (damaged memory, a
+// bug) give an error, never a config with other points.
+func TestWithPointsRefusesAnotherConfig(t *testing.T) {
+	yml := "version: 1\nsite: {id: s1, gateway: g}\nplatform: {mqtt: {url: tls://b.example:8883}}\n" +
+		"devices:\n  - {id: rack, driver: modbus, address: 10.0.0.5:502, points: [{id: GT-100, address: 9}]}\n"
+	c, err := Parse("c.yaml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slim := c.WithoutPoints()
+	other := *slim
+	other.src = (&source{data: []byte(strings.Replace(yml, "GT-100", "GT-999", 1)), tables: map[string][]byte{}}).pack()
+	if _, err := other.WithPoints(); err == nil || !strings.Contains(err.Error(), "not the config that was loaded") {
+		t.Errorf("another config's bytes: %v", err)
+	}
+	other.src = &source{data: []byte{0xff, 0x00}, tables: map[string][]byte{}, packed: true}
+	if _, err := other.WithPoints(); err == nil {
+		t.Error("damaged kept bytes gave no error")
+	}
+}
