@@ -64,7 +64,7 @@ type pointState struct {
 	kind        pointKind
 	reported    bool
 	rules       *alarmRules   // nil: no limits
-	*condState                // condition points only; nil for the others
+	cond        *condState    // condition points only; nil for the others
 	quals       []*pointState // fault/maintenance points that qualify this one
 
 	last    reading // last reported
@@ -120,7 +120,7 @@ func newPipeline(cfg *config.Config, ids *idGen) *pipeline {
 				kind:        parseKind(pt.Kind),
 			}
 			if ps.kind.isCondition() {
-				ps.condState = &condState{of: pt.Of, maxBypass: pt.MaxBypass.D()}
+				ps.cond = &condState{of: pt.Of, maxBypass: pt.MaxBypass.D()}
 			} else if r := rulesFor(pt); len(r.limits) > 0 {
 				ps.rules = &r
 			}
@@ -144,7 +144,7 @@ func newPipeline(cfg *config.Config, ids *idGen) *pipeline {
 		if !ps.kind.qualifies() {
 			continue
 		}
-		if t := p.points[ps.of]; t != nil {
+		if t := p.points[ps.cond.of]; t != nil {
 			t.quals = append(t.quals, ps)
 		}
 	}
@@ -182,7 +182,8 @@ func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]drivers.Sample, [
 		}
 		s := sc.Samples[i]
 		ps.qualify(&s)
-		ps.current = readingOf(&s)
+		r := readingOf(&s)
+		ps.current = r
 		switch {
 		case ps.kind.qualifies():
 		case ps.kind.isCondition():
@@ -191,7 +192,7 @@ func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]drivers.Sample, [
 			evs = p.evalAlarms(ps, &s, evs)
 		}
 		if ps.due(&s) {
-			ps.reported, ps.last = true, readingOf(&s)
+			ps.reported, ps.last = true, r
 			ds.out = append(ds.out, s)
 		}
 	}

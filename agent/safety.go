@@ -118,7 +118,7 @@ func (ps *pointState) qualify(s *drivers.Sample) {
 	}
 	maint := false
 	for _, q := range ps.quals {
-		if !q.flag.Load() {
+		if !q.cond.flag.Load() {
 			continue
 		}
 		if q.kind == kindFault {
@@ -139,7 +139,7 @@ func (p *pipeline) evalCondition(ps *pointState, s *drivers.Sample, evs []wire.E
 	if s.Quality != drivers.Good || !boolish(s.Value) {
 		return evs
 	}
-	if on := s.Value.Bool(); on != ps.flag.Load() {
+	if on := s.Value.Bool(); on != ps.cond.flag.Load() {
 		evs = append(evs, p.conditionChanged(ps, on, s.TS))
 	}
 	if ev, ok := p.bypassOverdue(ps, s.TS); ok {
@@ -160,7 +160,7 @@ func boolish(v drivers.Value) bool {
 
 // conditionChanged records the new state and returns its event.
 func (p *pipeline) conditionChanged(ps *pointState, on bool, ts time.Time) wire.Event {
-	ps.flag.Store(on)
+	ps.cond.flag.Store(on)
 	ev := wire.Event{ID: p.ids.next(), TS: ts.UnixMilli(), Point: ps.id}
 	c := Condition{Point: ps.id}
 	switch ps.kind {
@@ -168,25 +168,25 @@ func (p *pipeline) conditionChanged(ps *pointState, on bool, ts time.Time) wire.
 		ev.Type, ev.State = wire.TypeInterlock, pick(on, "tripped", "healthy")
 	case kindBypass:
 		ev.Type, ev.State = wire.TypeBypass, pick(on, "on", "off")
-		ps.overdue = false
+		ps.cond.overdue = false
 	default:
-		ev.Type, ev.State, ev.Of = wire.TypeFault, pick(on, "on", "off"), ps.of
+		ev.Type, ev.State, ev.Of = wire.TypeFault, pick(on, "on", "off"), ps.cond.of
 		ev.Reason = string(pick(ps.kind == kindFault, drivers.ReasonSensorFault, drivers.ReasonMaintenance))
 		c.Of, c.Reason = ev.Of, ev.Reason
 	}
 	c.Type = ev.Type
 	if on {
-		ps.since = ts
+		ps.cond.since = ts
 		c.Since = ts.UnixMilli()
 		p.setCond(c)
 	} else {
 		p.clearCond(c.Type, c.Point, "")
 	}
-	if !ps.since.IsZero() {
-		ev.Since = ps.since.UnixMilli()
+	if !ps.cond.since.IsZero() {
+		ev.Since = ps.cond.since.UnixMilli()
 	}
 	if !on {
-		ps.since = time.Time{}
+		ps.cond.since = time.Time{}
 	}
 	return ev
 }
@@ -202,17 +202,17 @@ func pick[T any](cond bool, yes, no T) T {
 // by now (a sample's source time, or the agent clock when no sample
 // comes). The event is stamped with the moment it fell due.
 func (p *pipeline) bypassOverdue(ps *pointState, now time.Time) (wire.Event, bool) {
-	if ps.kind != kindBypass || ps.maxBypass <= 0 || ps.overdue || !ps.flag.Load() || ps.since.IsZero() {
+	if ps.kind != kindBypass || ps.cond.maxBypass <= 0 || ps.cond.overdue || !ps.cond.flag.Load() || ps.cond.since.IsZero() {
 		return wire.Event{}, false
 	}
-	due := ps.since.Add(ps.maxBypass)
+	due := ps.cond.since.Add(ps.cond.maxBypass)
 	if now.Before(due) {
 		return wire.Event{}, false
 	}
-	ps.overdue = true
+	ps.cond.overdue = true
 	p.updateCond(wire.TypeBypass, ps.id, "", func(c *Condition) { c.Overdue = true })
 	return wire.Event{ID: p.ids.next(), TS: due.UnixMilli(), Type: wire.TypeBypass, Point: ps.id,
-		State: "overdue", Since: ps.since.UnixMilli(), Detail: "max_bypass " + ps.maxBypass.String()}, true
+		State: "overdue", Since: ps.cond.since.UnixMilli(), Detail: "max_bypass " + ps.cond.maxBypass.String()}, true
 }
 
 // overdue checks every bypass against the agent clock, so a bypass that

@@ -67,8 +67,8 @@ func (p *pipeline) restore(c Condition) bool {
 		if want := kindType(ps.kind); want != c.Type {
 			return false
 		}
-		ps.flag.Store(true)
-		ps.since, ps.overdue = since, c.Overdue
+		ps.cond.flag.Store(true)
+		ps.cond.since, ps.cond.overdue = since, c.Overdue
 		p.setCond(c)
 		return true
 	}
