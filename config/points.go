@@ -16,8 +16,8 @@ import (
 // compressed: a few bytes per point), never the files as they are now.
 
 // source is what Parse read. The copy a config without points keeps is
-// DEFLATE-compressed: 10,000 points are half a megabyte of YAML or CSV
-// and a tenth of that deflated.
+// DEFLATE-compressed: 10,000 inline points are 659 KB of YAML and 43 KB
+// deflated.
 type source struct {
 	data   []byte
 	tables map[string][]byte // points_csv files by path
