@@ -189,8 +189,8 @@ func TestPlanRequestsOnTheWire(t *testing.T) {
 		config.Point{ID: "e", Address: 40}, // gap of 11: a new request
 		config.Point{ID: "f", Table: "coil", Address: 0}, config.Point{ID: "g", Table: "coil", Address: 1000},
 	)
+	before := srv.Requests() // before Run: the first poll starts at once
 	r := run(t, dev)
-	before := srv.Requests()
 	r.next(t)
 	if n := srv.Requests() - before; n != 4 {
 		t.Errorf("%d requests per poll, want 4 (holding 0-28, holding 40, two coil reads)", n)
