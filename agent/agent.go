@@ -137,7 +137,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.event(started)
 	a.announceReset()
-	a.m.raiseAtStart() // before the forwarder runs: the first birth already lists them
+	manage := a.m.start() // before the forwarder runs: the first birth already lists the warnings it raises
 	srcCtx, stopSources := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, src := range a.sources {
@@ -149,7 +149,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); a.retryOutbox(srcCtx) }()
 	wg.Add(1)
-	go func() { defer wg.Done(); a.m.start(srcCtx) }()
+	go func() { defer wg.Done(); manage(srcCtx) }()
 	if a.fw != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.fw.run(srcCtx) }()

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"canary/agent/clock"
 	"canary/agent/wire"
 	"canary/buffer"
 	"canary/drivers"
@@ -45,14 +46,12 @@ func newMgmt(a *Agent) *mgmt {
 // disk error) sets and clears its warning here.
 func (a *Agent) Health() *Health { return a.m.health }
 
-// manage runs until ctx ends: it re-evaluates health, re-reads the client
-// certificates daily, and republishes the retained status when the
-// warnings change (at most every statusMinGap; the forwarder republishes
-// it every minute anyway).
-func (m *mgmt) manage(ctx context.Context) {
-	t := m.a.clock.NewTicker(healthEvery)
+// manage runs until ctx ends: it re-evaluates health every tick,
+// re-reads the client certificates on every certs tick (daily), and
+// republishes the retained status when the warnings change (at most every
+// statusMinGap; the forwarder republishes it every minute anyway).
+func (m *mgmt) manage(ctx context.Context, t, certs clock.Ticker) {
 	defer t.Stop()
-	certs := m.a.clock.NewTicker(certCheckEvery)
 	defer certs.Stop()
 	var last time.Time
 	pending := false
@@ -162,18 +161,20 @@ func (a *Agent) observe(sc *drivers.Scan, report []drivers.Sample, now time.Time
 	a.m.clk.mark(report, now)
 }
 
-// start runs the management loops of one agent until ctx ends.
-// raiseAtStart raises the warnings known when the agent starts (a config
-// rollback, settings that weaken security, certificates near expiry).
-func (m *mgmt) raiseAtStart() {
+// start raises the warnings known when the agent starts (a config
+// rollback, settings that weaken security, certificates near expiry) and
+// returns the management loops of one agent, to run until ctx ends. Their
+// timers start first, so the daily certificate check is due a day after the
+// one at start, whenever the loop's goroutine gets to run.
+func (m *mgmt) start() (loops func(ctx context.Context)) {
+	t, certs := m.a.clock.NewTicker(healthEvery), m.a.clock.NewTicker(certCheckEvery)
 	m.a.announceRollback()
 	m.a.raiseConfigWarnings()
 	m.a.checkCerts()
-}
-
-func (m *mgmt) start(ctx context.Context) {
-	if m.cmd != nil {
-		go m.cmd.work(ctx)
+	return func(ctx context.Context) {
+		if m.cmd != nil {
+			go m.cmd.work(ctx)
+		}
+		m.manage(ctx, t, certs)
 	}
-	m.manage(ctx)
 }
