@@ -88,7 +88,22 @@ func TestOutageAlarmEventsBeforeDataBacklog(t *testing.T) {
 	if err := rec.WaitFor(wctx, func(ms []mqtttest.Msg) bool { return hasWill(ms) }); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // the agent's paho notices the cut
+	// What is queued from here must be historical: wait until the agent
+	// has seen the cut (its health check runs every 2 s; "not connected
+	// yet" would be from before the first connect).
+	cut := func() bool {
+		for _, w := range a.Health().Warnings() {
+			if w.Code == agent.WarnUplinkDown && !strings.Contains(w.Message, "not connected yet") {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(10 * time.Second); !cut(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not notice the broker stopping within 10s")
+		}
+	}
 	outage := len(rec.Messages())
 	values := []float64{4, 30, 31, 32, 20, 10, 5, 4, 4.5, 3}
 	for i, v := range values {
