@@ -124,7 +124,9 @@ type Options struct {
 	// EncodeGap makes the payload of the event recording an eviction.
 	// Nil stores an empty payload.
 	EncodeGap func(g Gap) []byte
-	// Now is the clock for Created stamps of gap records; nil is time.Now.
+	// Now is the clock for Created stamps of gap records and for the
+	// outbox's own timing (compaction, retention, dropping mapped pages);
+	// nil is time.Now.
 	Now func() time.Time
 	// Compress stores each payload DEFLATE-compressed (with a dictionary
 	// made for Canary's JSON bodies) when that makes it smaller. Costs CPU

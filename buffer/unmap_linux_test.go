@@ -1,0 +1,103 @@
+//go:build linux
+
+package buffer_test
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"canary/buffer"
+)
+
+// rssFile is the process's resident file-backed memory (RssFile in
+// /proc/self/status), in bytes. Under qemu-user it is the emulator's, which
+// holds the guest's mappings, so the figure still moves with them.
+func rssFile(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc/self/status: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("RssFile %q: %v", v, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Skip("no RssFile in /proc/self/status")
+	return 0
+}
+
+// Reading a backlog maps the outbox file into the agent's RSS page by page;
+// after the next commit (at most once a second, by the outbox's clock) the
+// outbox hands those pages back to the kernel, and the records it still
+// holds read back intact.
+func TestBoltDropsMappedPagesAfterReading(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC).UnixNano())
+	opts := buffer.Options{Now: func() time.Time { return time.Unix(0, now.Load()) }}
+	b := openBolt(t, t.TempDir(), opts)
+
+	const records, size = 4000, 4096 // 16 MB: well above the noise of other file pages
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := map[uint64][]byte{}
+	for i := 0; i < records; i += 100 {
+		batch := make([]buffer.Record, 100)
+		for j := range batch {
+			p := make([]byte, size)
+			for k := range p {
+				p[k] = byte(rng.Uint32())
+			}
+			batch[j] = buffer.Record{Lane: buffer.LaneData, Payload: p}
+		}
+		out, err := b.Append(batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range out {
+			want[r.Seq] = r.Payload
+		}
+	}
+	before := rssFile(t)
+	all, err := b.Begin(records)
+	if err != nil || len(all) != records {
+		t.Fatalf("Begin: %d records, %v", len(all), err)
+	}
+	read := rssFile(t)
+	if read-before < records*size/2 {
+		t.Skipf("reading %d MB mapped only %d KB more: this kernel does not show mapped pages in RssFile", records*size>>20, (read-before)>>10)
+	}
+
+	now.Add(int64(time.Second))
+	if err := b.Ack(all[:records/2]); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for rssFile(t) > read-records*size/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("RssFile %d KB before reading, %d KB after, %d KB 5 s after the next commit: the mapped pages were kept",
+				before>>10, read>>10, rssFile(t)>>10)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	b.Nack(all[records/2:])
+	rest, err := b.Begin(records)
+	if err != nil || len(rest) != records/2 {
+		t.Fatalf("Begin after dropping pages: %d records, %v", len(rest), err)
+	}
+	for _, r := range rest {
+		if !bytes.Equal(r.Payload, want[r.Seq]) {
+			t.Fatalf("record %d changed after its pages were dropped", r.Seq)
+		}
+	}
+}
