@@ -51,7 +51,7 @@ type Bolt struct {
 	// writer goroutine only
 	metaNext    [numLanes]uint64 // next seqs as stored in the meta bucket
 	lastCompact time.Time
-	lastUnmap   time.Time
+	lastDrop    time.Time
 	broken      error // the file could not be reopened after compaction
 }
 

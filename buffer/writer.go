@@ -46,7 +46,7 @@ func (b *Bolt) run() {
 		}
 		if len(batch) > 0 {
 			b.commit(batch)
-			b.unmapRead()
+			b.dropReadPages()
 		}
 		for _, q := range compacts {
 			q.reply <- result{err: b.compact()}
@@ -57,23 +57,23 @@ func (b *Bolt) run() {
 	}
 }
 
-// unmapEvery is the least time between two unmapPages calls: often enough
+// dropPagesEvery is the least time between two dropMapped calls: often enough
 // that a draining backlog does not pile up in the agent's RSS (about 30 MB
 // of records a second at the drain rate measured), rarely enough that the
 // pages every commit touches are faulted in again only once a second.
-const unmapEvery = time.Second
+const dropPagesEvery = time.Second
 
-// unmapRead drops the file pages mapped by reads, at most every unmapEvery.
-func (b *Bolt) unmapRead() {
+// dropReadPages drops the file pages mapped by reads, at most every dropPagesEvery.
+func (b *Bolt) dropReadPages() {
 	now := b.opts.Now()
-	if now.Sub(b.lastUnmap) < unmapEvery {
+	if now.Sub(b.lastDrop) < dropPagesEvery {
 		return
 	}
-	b.lastUnmap = now
+	b.lastDrop = now
 	// An error (EINVAL could only come from a bad address, and the
 	// address is bbolt's own page-aligned mapping) would leave the pages
 	// mapped: RSS, never data, so there is nothing to report.
-	_ = unmapPages(b.db)
+	_ = dropMapped(b.db)
 }
 
 func (b *Bolt) gather(first *request) []*request {

@@ -9,7 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// unmapPages tells the kernel that the process no longer needs the pages
+// dropMapped tells the kernel that the process no longer needs the pages
 // of db's file it has mapped (MADV_DONTNEED). bbolt reads records through
 // a shared, read-only mapping of the file, so draining a backlog maps the
 // whole file page by page and leaves it resident in the agent's RSS long
@@ -21,7 +21,7 @@ import (
 // the mapping cannot be remapped or unmapped meanwhile, so the address
 // range is bbolt's file mapping and nothing else (MADV_DONTNEED on memory
 // that had become anonymous would zero it).
-func unmapPages(db *bolt.DB) error {
+func dropMapped(db *bolt.DB) error {
 	return db.View(func(tx *bolt.Tx) error {
 		n := tx.Size() // at most the file size, which the mapping covers
 		if n <= 0 {

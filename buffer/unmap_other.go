@@ -1,9 +1,0 @@
-//go:build !linux
-
-package buffer
-
-import bolt "go.etcd.io/bbolt"
-
-// unmapPages does nothing where madvise is not wired up: the mapped pages
-// stay until the kernel reclaims them.
-func unmapPages(*bolt.DB) error { return nil }
