@@ -57,13 +57,15 @@ func (b *Bolt) run() {
 	}
 }
 
-// dropPagesEvery is the least time between two dropMapped calls: often enough
-// that a draining backlog does not pile up in the agent's RSS (about 30 MB
-// of records a second at the drain rate measured), rarely enough that the
-// pages every commit touches are faulted in again only once a second.
+// dropPagesEvery is the least time between two dropMapped calls: often
+// enough that a draining backlog does not pile up in the agent's RSS (a
+// 5-minute outage at 10,000 points is about 15 MB on disk, drained in 23 s),
+// rarely enough that the pages every commit touches are faulted in again
+// only once a second.
 const dropPagesEvery = time.Second
 
-// dropReadPages drops the file pages mapped by reads, at most every dropPagesEvery.
+// dropReadPages drops the file pages mapped by reads, at most every
+// dropPagesEvery.
 func (b *Bolt) dropReadPages() {
 	now := b.opts.Now()
 	if now.Sub(b.lastDrop) < dropPagesEvery {
