@@ -6,35 +6,24 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"os"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"canary/buffer"
+	"canary/tests/harness"
 )
 
-// rssFile is the process's resident file-backed memory (RssFile in
-// /proc/self/status), in bytes. Under qemu-user it is the emulator's, which
-// holds the guest's mappings, so the figure still moves with them.
+// rssFile is the process's resident file-backed memory (RssFile), in
+// bytes. Under qemu-user it is the emulator's, which holds the guest's
+// mappings, so the figure still moves with them.
 func rssFile(t *testing.T) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
+	m, err := harness.ReadMem(os.Getpid())
 	if err != nil {
-		t.Skipf("no /proc/self/status: %v", err)
+		t.Skipf("no resident memory figures: %v", err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("RssFile %q: %v", v, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Skip("no RssFile in /proc/self/status")
-	return 0
+	return int64(m.File * (1 << 20))
 }
 
 // Reading a backlog maps the outbox file into the agent's RSS page by page;
