@@ -13,7 +13,7 @@ import (
 // of db's file it has mapped (MADV_DONTNEED). bbolt reads records through
 // a shared, read-only mapping of the file, so draining a backlog maps the
 // whole file page by page and leaves it resident in the agent's RSS long
-// after the records were acknowledged. Dropping the mapping loses nothing:
+// after the records were acknowledged. Dropping the pages loses nothing:
 // the data stays in the file and the page cache, and the next read faults
 // the page in again.
 //
@@ -23,7 +23,7 @@ import (
 // that had become anonymous would zero it).
 func dropMapped(db *bolt.DB) error {
 	return db.View(func(tx *bolt.Tx) error {
-		n := tx.Size() // at most the file size, which the mapping covers
+		n := tx.Size() // the high-water mark: bbolt maps at least this far before it writes there
 		if n <= 0 {
 			return nil
 		}
