@@ -137,7 +137,7 @@ func (p *pipeline) alarmQualityLost(ps *pointState, s *drivers.Sample, evs []wir
 	for _, l := range r.limits {
 		if l.active {
 			ev := p.alarmEvent(ps, l, s.TS, alarmQualityBad, nil)
-			ev.Quality, ev.Reason = s.Quality.String(), string(s.Reason)
+			ev.Quality, ev.Reason = s.Quality.String(), s.Reason.String()
 			evs = append(evs, ev)
 			p.setAlarmQuality(ps.id, l.level, ev.Quality)
 		}

@@ -47,7 +47,7 @@ func viewOf(dev, id, unit string, r reading, alarms []string) PointView {
 		return v
 	}
 	v.TS = time.Unix(0, r.ts)
-	v.Quality, v.Reason = r.quality.String(), string(r.reason)
+	v.Quality, v.Reason = r.quality.String(), r.reason.String()
 	if r.quality != drivers.Bad {
 		v.Value = r.value.String()
 	}

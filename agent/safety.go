@@ -171,7 +171,7 @@ func (p *pipeline) conditionChanged(ps *pointState, on bool, ts time.Time) wire.
 		ps.cond.overdue = false
 	default:
 		ev.Type, ev.State, ev.Of = wire.TypeFault, pick(on, "on", "off"), ps.cond.of
-		ev.Reason = string(pick(ps.kind == kindFault, drivers.ReasonSensorFault, drivers.ReasonMaintenance))
+		ev.Reason = pick(ps.kind == kindFault, drivers.ReasonSensorFault, drivers.ReasonMaintenance).String()
 		c.Of, c.Reason = ev.Of, ev.Reason
 	}
 	c.Type = ev.Type

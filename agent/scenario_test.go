@@ -151,8 +151,8 @@ func evLine(e wire.Event) string {
 
 func dataLine(s drivers.Sample) string {
 	q := s.Quality.String()
-	if s.Reason != "" {
-		q += "/" + string(s.Reason)
+	if s.Reason != drivers.ReasonNone {
+		q += "/" + s.Reason.String()
 	}
 	return fmt.Sprintf("%s data %s %s %s", rel(s.TS), s.Point, s.Value, q)
 }

@@ -27,18 +27,41 @@ func (q Quality) String() string {
 	}
 }
 
-// Reason explains a quality that is not Good. The set is the wire format's.
-type Reason string
+// Reason explains a quality that is not Good. The set is the wire
+// format's; a Reason is one byte so that a Sample carries no pointer for it.
+type Reason uint8
 
 const (
-	ReasonNone          Reason = ""
-	ReasonComm          Reason = "comm"
-	ReasonSensorFault   Reason = "sensor_fault"
-	ReasonMaintenance   Reason = "maintenance"
-	ReasonOutOfRange    Reason = "out_of_range"
-	ReasonClockUnsynced Reason = "clock_unsynced"
-	ReasonConfig        Reason = "config"
+	ReasonNone Reason = iota
+	ReasonComm
+	ReasonSensorFault
+	ReasonMaintenance
+	ReasonOutOfRange
+	ReasonClockUnsynced
+	ReasonConfig
+	numReasons
 )
+
+var reasonNames = [numReasons]string{"", "comm", "sensor_fault", "maintenance", "out_of_range", "clock_unsynced", "config"}
+
+// String is the reason as the wire format spells it, "" for none.
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// ParseReason returns the reason the wire format spells s, and whether
+// there is one.
+func ParseReason(s string) (Reason, bool) {
+	for i, n := range reasonNames {
+		if n == s {
+			return Reason(i), true
+		}
+	}
+	return ReasonNone, false
+}
 
 // Kind is the type of a Value.
 type Kind uint8

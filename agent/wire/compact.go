@@ -65,7 +65,7 @@ const (
 )
 
 // reasonCodes are the reasons stored in one byte; index 0 means "spelled out".
-var reasonCodes = [...]drivers.Reason{"", drivers.ReasonComm, drivers.ReasonSensorFault, drivers.ReasonMaintenance,
+var reasonCodes = [...]drivers.Reason{drivers.ReasonNone, drivers.ReasonComm, drivers.ReasonSensorFault, drivers.ReasonMaintenance,
 	drivers.ReasonOutOfRange, drivers.ReasonClockUnsynced, drivers.ReasonConfig}
 
 // ErrBadBody is returned for a stored body that cannot be decoded.
@@ -129,7 +129,7 @@ func (e *DataEncoder) Add(s *drivers.Sample) {
 		e.buf = binary.AppendVarint(e.buf, ts-e.prevTS)
 		e.prevTS = ts
 	}
-	if s.Reason != "" {
+	if s.Reason != drivers.ReasonNone {
 		head |= headReason
 		e.appendReason(s.Reason)
 	}
@@ -182,15 +182,14 @@ func isNext(prev, id string) bool {
 }
 
 func (e *DataEncoder) appendReason(r drivers.Reason) {
-	for i := 1; i < len(reasonCodes); i++ {
-		if reasonCodes[i] == r {
-			e.buf = append(e.buf, byte(i))
-			return
-		}
+	if int(r) < len(reasonCodes) && reasonCodes[r] == r {
+		e.buf = append(e.buf, byte(r))
+		return
 	}
+	name := r.String() // not one of the codes: spelled out, as the format allows
 	e.buf = append(e.buf, 0)
-	e.buf = binary.AppendUvarint(e.buf, uint64(len(r)))
-	e.buf = append(e.buf, r...)
+	e.buf = binary.AppendUvarint(e.buf, uint64(len(name)))
+	e.buf = append(e.buf, name...)
 }
 
 func (e *DataEncoder) appendValue(v drivers.Value) (byte, []byte) {

@@ -124,7 +124,7 @@ var qualityNames = [...]string{"good", "uncertain", "bad"}
 
 var reasonBytes = func() (out [len(reasonCodes)][]byte) {
 	for i, r := range reasonCodes {
-		out[i] = []byte(r)
+		out[i] = []byte(r.String())
 	}
 	return out
 }()

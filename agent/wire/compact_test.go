@@ -41,7 +41,7 @@ func TestCompactBodyMatchesJSONBody(t *testing.T) {
 		{Point: "GT-102.fault", TS: ts.Add(3 * time.Millisecond), Value: drivers.Bool(true)},
 		{Point: "GT-103", TS: ts.Add(-time.Second), Quality: drivers.Bad, Reason: drivers.ReasonComm},
 		{Point: "GT-104", TS: ts, Value: drivers.Float(23.4), Quality: drivers.Uncertain, Reason: drivers.ReasonMaintenance},
-		{Point: "GT-105", TS: ts, Value: drivers.Float(math.NaN()), Quality: drivers.Bad, Reason: "vendor_specific"},
+		{Point: "GT-105", TS: ts, Value: drivers.Float(math.NaN()), Quality: drivers.Bad, Reason: drivers.Reason(200)}, // outside the set: spelled out
 		{Point: "气体-1号", TS: ts, Value: drivers.String("a\"b\x01漢")},
 		{Point: "big", TS: ts, Value: drivers.Uint(math.MaxUint64)},
 		{Point: "neg", TS: ts, Value: drivers.Int(math.MinInt64)},
@@ -183,7 +183,7 @@ func FuzzCompactBody(f *testing.F) {
 	body, _ := compactJSON(f, true, []drivers.Sample{
 		{Point: "GT-101", TS: ts, Value: drivers.Float(12.5)},
 		{Point: "GT-102", TS: ts, Quality: drivers.Bad, Reason: drivers.ReasonComm},
-		{Point: "GT-103", TS: ts, Value: drivers.String("x"), Quality: drivers.Bad, Reason: "other"},
+		{Point: "GT-103", TS: ts, Value: drivers.String("x"), Quality: drivers.Bad, Reason: drivers.Reason(99)}, // spelled out
 	})
 	f.Add(body)
 	f.Add([]byte{compactMagic, 0, 0xF0, 0x80})

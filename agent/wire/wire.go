@@ -128,9 +128,9 @@ func AppendSample(dst []byte, s *drivers.Sample) []byte {
 	dst = append(dst, `,"quality":"`...)
 	dst = append(dst, s.Quality.String()...)
 	dst = append(dst, '"')
-	if s.Reason != "" {
+	if s.Reason != drivers.ReasonNone {
 		dst = append(dst, `,"reason":`...)
-		dst = appendString(dst, string(s.Reason))
+		dst = appendString(dst, s.Reason.String())
 	}
 	return append(dst, '}')
 }

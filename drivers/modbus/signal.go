@@ -55,7 +55,11 @@ func compileSignal(cp config.Point) (*signal, error) {
 		if !ok {
 			return nil, fmt.Errorf("unknown band quality %q", b.Quality)
 		}
-		nb := band{above: negInf, below: posInf, r: reading{q: q, r: drivers.Reason(b.Reason)}}
+		why, ok := drivers.ParseReason(b.Reason)
+		if !ok {
+			return nil, fmt.Errorf("unknown band reason %q", b.Reason)
+		}
+		nb := band{above: negInf, below: posInf, r: reading{q: q, r: why}}
 		if b.Above != nil {
 			nb.above = *b.Above
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"canary/drivers"
+
 	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
@@ -189,8 +191,8 @@ func probeRead(ctx context.Context, c conn, node string, out io.Writer) error {
 		typ, val = strings.TrimPrefix(dv.Value.Type().String(), "TypeID"), fmt.Sprint(dv.Value.Value())
 	}
 	quality := q.String()
-	if why != "" {
-		quality += "/" + string(why)
+	if why != drivers.ReasonNone {
+		quality += "/" + why.String()
 	}
 	fmt.Fprintf(out, "node      %s\nvalue     %s\ntype      %s\nstatus    0x%08X %s\nsource    %s\nserver    %s\n",
 		nid, val, typ, uint32(dv.Status), quality, stamp(dv.SourceTimestamp), stamp(dv.ServerTimestamp))

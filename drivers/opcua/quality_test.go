@@ -15,8 +15,8 @@ func TestClassify(t *testing.T) {
 		q  drivers.Quality
 		r  drivers.Reason
 	}{
-		{ua.StatusOK, drivers.Good, ""},
-		{ua.StatusCode(0x00000400), drivers.Good, ""}, // info bits
+		{ua.StatusOK, drivers.Good, drivers.ReasonNone},
+		{ua.StatusCode(0x00000400), drivers.Good, drivers.ReasonNone}, // info bits
 		{ua.StatusUncertainLastUsableValue, drivers.Uncertain, drivers.ReasonComm},
 		{ua.StatusUncertainEngineeringUnitsExceeded, drivers.Uncertain, drivers.ReasonOutOfRange},
 		{ua.StatusBadNodeIDUnknown, drivers.Bad, drivers.ReasonConfig},
@@ -32,7 +32,7 @@ func TestClassify(t *testing.T) {
 	for _, c := range cases {
 		q, r := classify(c.st)
 		if q != c.q || r != c.r {
-			t.Errorf("classify(%v) = %v/%q, want %v/%q", c.st, q, r, c.q, c.r)
+			t.Errorf("classify(%v) = %v/%v, want %v/%v", c.st, q, r, c.q, c.r)
 		}
 	}
 }

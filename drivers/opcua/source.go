@@ -189,7 +189,7 @@ func (s *Source) readAll(ctx context.Context, c conn, ids []*ua.NodeID, bad []dr
 	const chunk = 32 // a common MaxNodesPerRead; the test server's
 	var idx []int
 	for i := range s.points {
-		if bad[i] != "" {
+		if bad[i] != drivers.ReasonNone {
 			sc.Samples[i] = drivers.Sample{Point: s.points[i].id, TS: start, Quality: drivers.Bad, Reason: bad[i]}
 			continue
 		}

@@ -46,7 +46,7 @@ func (s *Source) monitor(ctx context.Context, sub *opcua.Subscription, ids []*ua
 	var reqs []*ua.MonitoredItemCreateRequest
 	var idx []int
 	for i, p := range s.points {
-		if bad[i] == "" {
+		if bad[i] == drivers.ReasonNone {
 			reqs = append(reqs, itemRequest(p, ids[i], uint32(i)))
 			idx = append(idx, i)
 		}
