@@ -129,6 +129,12 @@ func beBytes(buf *[8]byte, b []byte, o order) []byte {
 
 // raw reads the value as an unsigned big-endian number of its width.
 func rawBits(p *point, b []byte) uint64 {
+	if len(b) == 2 { // one register, most points: only the byte swap applies
+		if p.order&swapBytes != 0 {
+			return uint64(b[1])<<8 | uint64(b[0])
+		}
+		return uint64(b[0])<<8 | uint64(b[1])
+	}
 	var buf [8]byte
 	v := beBytes(&buf, b, p.order)
 	switch len(v) {

@@ -155,20 +155,18 @@ func (s *Source) settle(r *request, data []byte, err error) (comm bool) {
 		// the device is not offline (the next poll asks again).
 		return reason == drivers.ReasonComm && !(exc && busy(err))
 	}
+	bits := r.table.bits()
 	for _, sl := range r.slots {
-		p := &s.points[sl.point]
-		rd := decodeAt(p, r.table, data, sl.off)
-		s.samples[sl.point] = drivers.Sample{Point: p.id, TS: now, Value: rd.v, Quality: rd.q, Reason: rd.r}
+		p, sm := &s.points[sl.point], &s.samples[sl.point]
+		var rd reading
+		if bits {
+			rd = decodeBit(p, data[sl.off/8]>>(sl.off%8)&1 == 1)
+		} else {
+			rd = decodeRegs(p, data[2*sl.off:2*(sl.off+p.n)])
+		}
+		sm.Point, sm.TS, sm.Value, sm.Quality, sm.Reason = p.id, now, rd.v, rd.q, rd.r
 	}
 	return false
-}
-
-// decodeAt decodes p from a reply's data at offset off (bits or registers).
-func decodeAt(p *point, t table, data []byte, off int) reading {
-	if t.bits() {
-		return decodeBit(p, data[off/8]>>(off%8)&1 == 1)
-	}
-	return decodeRegs(p, data[2*off:2*(off+p.n)])
 }
 
 func (s *Source) logEdge(err error) {
