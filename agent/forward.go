@@ -140,9 +140,38 @@ type pending struct {
 }
 
 // payloads recycles message buffers: the sink keeps a payload until its
-// PUBACK, so one goes back to the pool only after a delivery succeeded
-// (after a failure the sink may still hold it, and it is left to the GC).
-var payloads = sync.Pool{New: func() any { return new([]byte) }}
+// PUBACK, so one goes back only after a delivery succeeded (after a
+// failure the sink may still hold it, and it is left to the GC). It is a
+// free list, not a sync.Pool: a pool is emptied by every other GC, which at
+// 10,000 points comes several times a second, and each refill grew a
+// buffer step by step again. It keeps at most keptPayloads buffers (about
+// 20 KB each for the largest records), so a drain's full window does not
+// stay allocated after it.
+var payloads = make(chan *[]byte, keptPayloads)
+
+const keptPayloads = 32
+
+func getPayload() *[]byte {
+	select {
+	case b := <-payloads:
+		return b
+	default:
+		return new([]byte)
+	}
+}
+
+func putPayload(b *[]byte) {
+	select {
+	case payloads <- b:
+	default:
+	}
+}
+
+// jsonPerStored is about how many bytes of JSON a stored byte becomes (a
+// compact sample of 4 bytes is a JSON sample of about 60): a new buffer is
+// made that large at once rather than grown in steps (a recycled one
+// grows if it must).
+const jsonPerStored = 16
 
 // pump publishes live first: every pending event (oldest first), then the
 // data records appended since this connection began, then the data backlog
@@ -224,10 +253,13 @@ func (f *forwarder) next(free int, mark uint64, bucket *tokens) (recs []buffer.R
 }
 
 func (f *forwarder) publish(ctx context.Context, inflight chan pending, r buffer.Record) {
-	buf := payloads.Get().(*[]byte)
+	buf := getPayload()
+	if cap(*buf) == 0 {
+		*buf = make([]byte, 0, jsonPerStored*len(r.Payload)+256)
+	}
 	b, err := f.framer.FrameStored((*buf)[:0], r.Boot, r.Seq, r.Payload)
 	if err != nil {
-		payloads.Put(buf)
+		putPayload(buf)
 		f.undeliverable(r, err)
 		return
 	}
@@ -280,7 +312,7 @@ func (f *forwarder) collect(ctx context.Context, inflight <-chan pending, lost <
 			failed = append(failed, p.rec)
 		} else {
 			ok = append(ok, p.rec)
-			payloads.Put(p.buf)
+			putPayload(p.buf)
 		}
 		if len(inflight) == 0 || len(ok)+len(failed) >= 256 {
 			flush()

@@ -174,6 +174,9 @@ func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]drivers.Sample, [
 			}
 		}
 	}
+	if cap(ds.out) < len(sc.Samples) {
+		ds.out = make([]drivers.Sample, 0, len(sc.Samples)) // once, not by doubling
+	}
 	ds.out = ds.out[:0]
 	for i := range sc.Samples {
 		ps := p.point(ds, i, sc.Samples[i].Point)
