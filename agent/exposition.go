@@ -158,6 +158,8 @@ func (a *Agent) writeOutboxMetrics(p *promWriter, now time.Time) {
 	p.sample("canary_outbox_file_bytes", float64(s.Bytes))
 	p.family("canary_outbox_max_bytes", "gauge", "Byte budget of the outbox (buffer.max_bytes).")
 	p.sample("canary_outbox_max_bytes", float64(s.MaxBytes))
+	p.family("canary_outbox_commits_total", "counter", "Durable outbox transactions (each one fdatasync) since it was opened: flash wear and the disk's share of CPU.")
+	p.sample("canary_outbox_commits_total", float64(s.Commits))
 }
 
 func (a *Agent) writeLinkMetrics(p *promWriter) {

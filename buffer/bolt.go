@@ -47,6 +47,7 @@ type Bolt struct {
 	size        int64 // file size after the last commit
 	flight      flight
 	compactions uint64
+	commits     uint64
 
 	// writer goroutine only
 	metaNext    [numLanes]uint64 // next seqs as stored in the meta bucket
@@ -329,7 +330,7 @@ func (b *Bolt) Nack(recs []Record) {
 func (b *Bolt) Stats() Stats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := Stats{MaxBytes: b.opts.MaxBytes, Bytes: b.size, Compactions: b.compactions}
+	s := Stats{MaxBytes: b.opts.MaxBytes, Bytes: b.size, Compactions: b.compactions, Commits: b.commits}
 	for l, st := range b.state {
 		s.Lanes[l] = LaneStats{Depth: st.depth, Bytes: st.bytes, Oldest: st.oldest,
 			NextSeq: st.next, Dropped: st.dropped, Inflight: b.flight.count(Lane(l))}

@@ -105,3 +105,35 @@ func TestBoltLocked(t *testing.T) {
 		t.Errorf("second OpenBolt: %v, want ErrLocked", err)
 	}
 }
+
+// TestBoltCountsCommits: Stats.Commits counts durable transactions, one
+// for each Append and Ack that commits on its own, none for a failed one.
+func TestBoltCountsCommits(t *testing.T) {
+	b := openBolt(t, t.TempDir(), buffertest.Options())
+	if n := b.Stats().Commits; n != 0 {
+		t.Fatalf("%d commits after open, want 0", n)
+	}
+	recs, err := b.Append([]buffer.Record{{Lane: buffer.LaneData, Payload: []byte("a")}, {Lane: buffer.LaneData, Payload: []byte("b")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append([]buffer.Record{{Lane: buffer.LaneEvent, Payload: []byte("c")}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Begin(10)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("Begin: %d records, %v", len(got), err)
+	}
+	if err := b.Ack(got); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Stats().Commits; n != 3 {
+		t.Errorf("%d commits after two appends and one ack, want 3", n)
+	}
+	if err := b.Ack(recs); err == nil { // acked already: refused, nothing committed
+		t.Error("second ack of the same records accepted")
+	}
+	if n := b.Stats().Commits; n != 3 {
+		t.Errorf("%d commits after a refused ack, want 3", n)
+	}
+}

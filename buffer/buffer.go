@@ -72,6 +72,7 @@ type Stats struct {
 	MaxBytes    int64
 	Bytes       int64 // on disk (file size) or in memory
 	Compactions uint64
+	Commits     uint64 // durable transactions since open (Bolt): each one an fdatasync
 }
 
 // Span selects the records of one lane whose seq is in [From, To); To 0

@@ -151,6 +151,7 @@ func (b *Bolt) publish(t *txn, batch []*request) {
 	b.state, b.retained = t.st, t.rt
 	b.metaNext = t.metaNext
 	b.size = t.size
+	b.commits++
 	for _, e := range t.evicted {
 		b.flight.evicted(e.lane, e.seq)
 	}

@@ -291,16 +291,20 @@ func agentStatus(addr string) (st struct {
 
 // agentGoroutines reads canary_goroutines from the agent's /metrics; -1
 // when it cannot.
-func agentGoroutines(addr string) int {
+func agentGoroutines(addr string) int { return int(agentMetric(addr, "canary_goroutines")) }
+
+// agentMetric reads one unlabelled sample from the agent's /metrics; -1
+// when it cannot.
+func agentMetric(addr, name string) float64 {
 	raw, err := httpGet("http://" + addr + "/metrics")
 	if err != nil {
 		return -1
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "canary_goroutines "); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err == nil {
-				return n
+				return f
 			}
 		}
 	}

@@ -174,9 +174,11 @@ func steady(b *testing.B, points int, iv time.Duration, inflight int) {
 	r := startRig(b, points, iv, rigOptions{inflight: inflight})
 	win := max(envDuration("CANARY_BENCH_WINDOW", 10*time.Second), 30*iv)
 	b.ResetTimer()
+	commits := agentMetric(r.http, "canary_outbox_commits_total")
 	r.plat.openWindow(time.Now())
 	u := r.watch(b, win, nil)
 	w := r.plat.closeWindow()
+	commits = (agentMetric(r.http, "canary_outbox_commits_total") - commits) / win.Seconds()
 	gor := agentGoroutines(r.http)
 	b.StopTimer()
 	r.stop(b)
@@ -186,10 +188,11 @@ func steady(b *testing.B, points int, iv time.Duration, inflight int) {
 	}
 	row := newRow("steady", points, iv, u, w)
 	row.lost, row.dups = lost, dups
-	row.note = fmt.Sprintf("%d goroutines; start-up peak %.1f MiB", gor, u.peak)
+	row.note = fmt.Sprintf("%d goroutines; %.0f outbox commits/s; start-up peak %.1f MiB", gor, commits, u.peak)
 	if inflight > 1 {
 		row.note += fmt.Sprintf("; max_inflight %d", inflight)
 	}
 	b.ReportMetric(float64(gor), "goroutines")
+	b.ReportMetric(commits, "commits/s")
 	row.report(b)
 }
