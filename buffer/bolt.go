@@ -54,6 +54,8 @@ type Bolt struct {
 	lastCompact time.Time
 	lastDrop    time.Time
 	broken      error // the file could not be reopened after compaction
+
+	ackErr error // guarded by mu: a deferred ack's failure, for the next Ack
 }
 
 // laneState is the committed picture of one lane that Stats reports
@@ -208,7 +210,46 @@ func (b *Bolt) Ack(recs []Record) error {
 	if err != nil || len(recs) == 0 {
 		return err
 	}
+	if b.opts.AckDelay > 0 {
+		return b.deferAck(recs)
+	}
 	_, err = b.submit(&request{acks: recs})
+	return err
+}
+
+// deferAck queues the deletion of recs without waiting for its commit
+// (Options.AckDelay). It keeps lane and seq only: the caller may reuse
+// recs, and the payloads need not stay in memory.
+func (b *Bolt) deferAck(recs []Record) error {
+	acks := make([]Record, len(recs))
+	for i, r := range recs {
+		acks[i] = Record{Lane: r.Lane, Seq: r.Seq}
+	}
+	b.closeMu.RLock()
+	defer b.closeMu.RUnlock()
+	if b.closed {
+		return ErrClosed
+	}
+	b.mu.Lock()
+	if err := b.flight.known(acks); err != nil { // checked again: a concurrent Ack may have taken them
+		b.mu.Unlock()
+		return err
+	}
+	b.flight.holdAck(acks)
+	b.mu.Unlock()
+	b.reqs <- &request{acks: acks, deferred: true, reply: make(chan result, 1)}
+	b.mu.Lock()
+	err := b.ackErr
+	b.ackErr = nil
+	b.mu.Unlock()
+	return err
+}
+
+// Flush commits the deletions of deferred acks (Options.AckDelay) now and
+// returns once they are durable; without deferred acks it commits nothing
+// new.
+func (b *Bolt) Flush() error {
+	_, err := b.submit(&request{})
 	return err
 }
 
@@ -302,7 +343,7 @@ func (b *Bolt) pending(tx *bolt.Tx, s Span, out []Record, max int) ([]Record, er
 		if !s.has(seq) {
 			break
 		}
-		if b.flight.isOut(s.Lane, seq) {
+		if b.flight.busy(s.Lane, seq) {
 			continue
 		}
 		d, err := decodeValue(v)
@@ -321,7 +362,7 @@ func (b *Bolt) pending(tx *bolt.Tx, s Span, out []Record, max int) ([]Record, er
 // Nack returns records to pending; unknown ones are ignored.
 func (b *Bolt) Nack(recs []Record) {
 	b.mu.Lock()
-	b.flight.forget(recs)
+	b.flight.nack(recs)
 	b.mu.Unlock()
 	signal(b.notify)
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"canary/buffer"
 	"canary/buffer/buffertest"
@@ -136,4 +137,15 @@ func TestBoltCountsCommits(t *testing.T) {
 	if n := b.Stats().Commits; n != 3 {
 		t.Errorf("%d commits after a refused ack, want 3", n)
 	}
+}
+
+// The suite again with deferred acks: what the suite checks after an Ack
+// holds once the deletion has committed, which Close and the next Append
+// force, and AckDelay bounds.
+func TestBoltConformanceDeferredAcks(t *testing.T) {
+	buffertest.Run(t, func(t *testing.T, dir string) buffer.Outbox {
+		o := buffertest.Options()
+		o.AckDelay = 20 * time.Millisecond
+		return openBolt(t, dir, o)
+	}, true)
 }

@@ -147,6 +147,16 @@ type Options struct {
 	// CompactInterval is the least time between automatic compactions;
 	// 0 means 10 minutes.
 	CompactInterval time.Duration
+	// AckDelay (Bolt only; 0: Ack returns after its own commit) lets Ack
+	// return as soon as the records are queued for deletion: the deletion
+	// commits with the next Append, at latest AckDelay after the first
+	// waiting ack (or when maxHeldAcks records wait, or at Close). With
+	// the link up that is one commit, one fdatasync, a scan instead of
+	// two. The records stay in flight until then, so Begin does not hand
+	// them out again; a crash meanwhile leaves them stored, and they are
+	// sent again after it (exact duplicates, as for the in-flight window).
+	// An error of a deferred deletion is returned by the next Ack.
+	AckDelay time.Duration
 	// SeqFloor is the least seq the next Append of each lane gets: a
 	// fresh outbox that replaces a damaged one starts there, so its seqs
 	// do not repeat the lost file's (OpenOrReset sets it).

@@ -61,6 +61,14 @@
 // again, in seq order. In-flight state lives in memory only: after
 // reopening, everything stored is pending again.
 //
+// With Options.AckDelay (the agent: 2 s) Ack returns once the records are
+// out of flight and queued for deletion; the writer deletes them in the
+// next transaction it commits for another reason (usually the next scan's
+// Append), at latest AckDelay later, once 512 records wait, or at Close;
+// Flush commits them at once. Until then Stats still counts them and Begin
+// skips them; a crash leaves them stored and pending, as for records in
+// flight. The writer's failure to delete them is returned by the next Ack.
+//
 // # Budget, eviction and gaps
 //
 // Options.MaxBytes bounds the payload bytes stored plus RecordOverhead (64

@@ -8,6 +8,9 @@ import "fmt"
 type flight struct {
 	out  [numLanes]map[uint64]struct{}
 	gone [numLanes]map[uint64]struct{} // evicted while out: Ack/Nack just forget them
+	// acking: acked, deletion not committed yet (Options.AckDelay). Not in
+	// flight any more (a second Ack is refused), but not handed out again.
+	acking [numLanes]map[uint64]struct{}
 }
 
 func newFlight() flight {
@@ -20,12 +23,20 @@ func (f *flight) reset() {
 	for l := range f.out {
 		f.out[l] = map[uint64]struct{}{}
 		f.gone[l] = map[uint64]struct{}{}
+		f.acking[l] = map[uint64]struct{}{}
 	}
 }
 
 func (f *flight) isOut(l Lane, seq uint64) bool {
 	_, ok := f.out[l][seq]
 	return ok
+}
+
+// busy says whether Begin must skip a record: in flight, or its deletion
+// is waiting for a commit.
+func (f *flight) busy(l Lane, seq uint64) bool {
+	_, acking := f.acking[l][seq]
+	return acking || f.isOut(l, seq)
 }
 
 func (f *flight) take(l Lane, seq uint64) { f.out[l][seq] = struct{}{} }
@@ -45,12 +56,34 @@ func (f *flight) known(recs []Record) error {
 	return nil
 }
 
+// forget settles records: nacked, or their ack committed.
 func (f *flight) forget(recs []Record) {
 	for _, r := range recs {
 		if r.Lane < numLanes {
 			delete(f.out[r.Lane], r.Seq)
 			delete(f.gone[r.Lane], r.Seq)
+			delete(f.acking[r.Lane], r.Seq)
 		}
+	}
+}
+
+// nack returns records in flight to pending; one whose ack is waiting for
+// its commit stays acked.
+func (f *flight) nack(recs []Record) {
+	for _, r := range recs {
+		if r.Lane < numLanes {
+			delete(f.out[r.Lane], r.Seq)
+			delete(f.gone[r.Lane], r.Seq)
+		}
+	}
+}
+
+// holdAck moves acked records out of flight until their deletion commits.
+func (f *flight) holdAck(recs []Record) {
+	for _, r := range recs {
+		delete(f.out[r.Lane], r.Seq)
+		delete(f.gone[r.Lane], r.Seq)
+		f.acking[r.Lane][r.Seq] = struct{}{}
 	}
 }
 

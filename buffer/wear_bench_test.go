@@ -105,14 +105,18 @@ func BenchmarkStoredBytesPerSample(b *testing.B) {
 // /proc/self/io write_bytes, real fsyncs in the test's temp dir) per hour
 // at 1,000 samples/s with the link up: each scan is appended as the agent
 // stores it (compact bodies of about 1,200 bytes, one commit), handed out
-// and acknowledged (another commit), as the forwarder does. One iteration
+// and acknowledged (another commit, or with ack_delay, as the agent runs,
+// part of the next append's), as the forwarder does. One iteration
 // is one second of scans; the figure is scaled to an hour. Compare
 // disk_MB/h with stored_MB/h (the records) and json_MB/h (what the
 // platform receives).
 func BenchmarkDiskWritesLinkUp(b *testing.B) {
-	for _, c := range []struct{ points, perSecond int }{{1000, 1}, {200, 5}, {100, 10}} {
-		b.Run(fmt.Sprintf("points=%d/scans_per_s=%d", c.points, c.perSecond), func(b *testing.B) {
-			box, err := buffer.OpenBolt(filepath.Join(b.TempDir(), "outbox.db"), buffer.Options{MaxBytes: 256 << 20})
+	for _, c := range []struct {
+		points, perSecond int
+		ackDelay          time.Duration // the agent's: 2 s, acks commit with the next append
+	}{{1000, 1, 0}, {200, 5, 0}, {100, 10, 0}, {1000, 1, 2 * time.Second}, {200, 5, 2 * time.Second}, {100, 10, 2 * time.Second}} {
+		b.Run(fmt.Sprintf("points=%d/scans_per_s=%d/ack_delay=%v", c.points, c.perSecond, c.ackDelay), func(b *testing.B) {
+			box, err := buffer.OpenBolt(filepath.Join(b.TempDir(), "outbox.db"), buffer.Options{MaxBytes: 256 << 20, AckDelay: c.ackDelay})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -140,6 +144,9 @@ func BenchmarkDiskWritesLinkUp(b *testing.B) {
 					}
 				}
 				secs++
+			}
+			if err := box.Flush(); err != nil {
+				b.Fatal(err)
 			}
 			written := writeBytes(b) - before
 			b.ReportMetric(float64(written)/float64(secs)*3600/1e6, "disk_MB/h")

@@ -21,7 +21,10 @@ type request struct {
 	need    int64
 	acks    []Record
 	compact bool // a Compact call: runs alone, after the batch it came in
-	reply   chan result
+	// deferred: an Ack that did not wait (Options.AckDelay); the writer
+	// holds it for the next commit, and nobody reads its reply.
+	deferred bool
+	reply    chan result
 
 	out []Record // appends with seqs, set inside the transaction
 }
@@ -31,18 +34,55 @@ type result struct {
 	err  error
 }
 
+// maxHeldAcks bounds the records of deferred acks the writer holds: a
+// draining backlog is acked thousands of records a second, and one
+// transaction deleting them all would dirty megabytes of pages at once.
+const maxHeldAcks = 512
+
 // run is the writer goroutine: it gathers everything queued into one
-// transaction. It exits when Close has closed reqs and the queue is empty.
+// transaction. Deferred acks wait for the next commit, at most
+// Options.AckDelay. It exits when Close has closed reqs and the queue is
+// empty, after committing the acks it holds.
 func (b *Bolt) run() {
 	defer close(b.done)
-	for r := range b.reqs {
-		var batch, compacts []*request
-		for _, q := range b.gather(r) {
-			if q.compact {
-				compacts = append(compacts, q)
-			} else {
-				batch = append(batch, q)
+	var held []*request // deferred acks
+	heldRecs := 0
+	var due <-chan time.Time
+	for {
+		var r *request
+		select {
+		case q, ok := <-b.reqs:
+			if !ok {
+				if len(held) > 0 {
+					b.commit(held)
+				}
+				return
 			}
+			r = q
+		case <-due:
+		}
+		var batch, compacts []*request
+		if r != nil {
+			for _, q := range b.gather(r) {
+				switch {
+				case q.compact:
+					compacts = append(compacts, q)
+				case q.deferred:
+					held = append(held, q)
+					heldRecs += len(q.acks)
+				default:
+					batch = append(batch, q)
+				}
+			}
+		}
+		switch {
+		case len(held) == 0:
+		case r == nil || len(batch) > 0 || len(compacts) > 0 || heldRecs >= maxHeldAcks || len(held) >= maxGroup:
+			// acks first: what they free counts for the appends' budget
+			batch = append(held, batch...)
+			held, heldRecs, due = nil, 0, nil
+		case due == nil:
+			due = time.After(b.opts.AckDelay)
 		}
 		if len(batch) > 0 {
 			b.commit(batch)
@@ -103,14 +143,25 @@ func (b *Bolt) commit(batch []*request) {
 		return
 	}
 	if len(batch) == 1 {
-		batch[0].reply <- result{err: err}
+		b.fail(batch[0], err)
 		return
 	}
 	for _, r := range batch {
 		if err := b.try([]*request{r}); err != nil {
-			r.reply <- result{err: err}
+			b.fail(r, err)
 		}
 	}
+}
+
+// fail answers a request whose commit failed; a deferred ack's caller
+// has gone, so the next Ack reports it.
+func (b *Bolt) fail(r *request, err error) {
+	if r.deferred {
+		b.mu.Lock()
+		b.ackErr = err
+		b.mu.Unlock()
+	}
+	r.reply <- result{err: err}
 }
 
 // try commits a batch and, only once the commit is durable, publishes the

@@ -284,6 +284,7 @@ func testConcurrentMixed(s *suite) {
 	case <-time.After(30 * time.Second): // a failure guard, not synchronisation
 		s.t.Fatal("consumer stuck: a Notify was lost or a record never came out")
 	}
+	s.flush()
 	if st := s.ob.Stats().Lanes[data]; st.Depth != 0 || st.Inflight != 0 {
 		s.t.Errorf("after consuming everything: %+v", st)
 	}

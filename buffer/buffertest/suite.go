@@ -116,6 +116,19 @@ func (s *suite) ack(recs []buffer.Record) {
 	if err := s.ob.Ack(recs); err != nil {
 		s.t.Fatalf("Ack: %v", err)
 	}
+	s.flush()
+}
+
+// flush commits deferred acks, for an outbox that defers them
+// (buffer.Options.AckDelay): what the cases check after an Ack holds
+// once the deletion is durable.
+func (s *suite) flush() {
+	s.t.Helper()
+	if f, ok := s.ob.(interface{ Flush() error }); ok {
+		if err := f.Flush(); err != nil {
+			s.t.Fatalf("Flush: %v", err)
+		}
+	}
 }
 
 // all drains everything pending (marking it in flight) and returns it.
