@@ -235,11 +235,31 @@ func (b *Bolt) deferAck(recs []Record) error {
 		b.mu.Unlock()
 		return err
 	}
-	b.flight.holdAck(acks)
+	// Their sizes, so that Stats stops counting them now: depth is what is
+	// still to deliver. mu held: a compaction swaps the file under it.
+	sizes := make([]int64, len(acks))
+	err := b.db.View(func(tx *bolt.Tx) error {
+		for i, r := range acks {
+			sizes[i] = -1
+			if v := tx.Bucket(laneBucket(r.Lane)).Get(encodeKey(r.Seq)); v != nil {
+				n, err := storedLen(v)
+				if err != nil {
+					return err
+				}
+				sizes[i] = n
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.mu.Unlock()
+		return fmt.Errorf("buffer: ack: %w", err)
+	}
+	b.flight.holdAck(acks, sizes)
 	b.mu.Unlock()
 	b.reqs <- &request{acks: acks, deferred: true, reply: make(chan result, 1)}
 	b.mu.Lock()
-	err := b.ackErr
+	err = b.ackErr
 	b.ackErr = nil
 	b.mu.Unlock()
 	return err
@@ -373,7 +393,8 @@ func (b *Bolt) Stats() Stats {
 	defer b.mu.Unlock()
 	s := Stats{MaxBytes: b.opts.MaxBytes, Bytes: b.size, Compactions: b.compactions, Commits: b.commits}
 	for l, st := range b.state {
-		s.Lanes[l] = LaneStats{Depth: st.depth, Bytes: st.bytes, Oldest: st.oldest,
+		n, bytes := b.flight.held(Lane(l)) // acked, deletion not committed yet
+		s.Lanes[l] = LaneStats{Depth: st.depth - n, Bytes: st.bytes - bytes, Oldest: st.oldest,
 			NextSeq: st.next, Dropped: st.dropped, Inflight: b.flight.count(Lane(l))}
 		rt := b.retained[l]
 		s.Retained.Records += rt.depth

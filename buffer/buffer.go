@@ -152,9 +152,9 @@ type Options struct {
 	// commits with the next Append, at latest AckDelay after the first
 	// waiting ack (or when maxHeldAcks records wait, or at Close). With
 	// the link up that is one commit, one fdatasync, a scan instead of
-	// two. The records stay in flight until then, so Begin does not hand
-	// them out again; a crash meanwhile leaves them stored, and they are
-	// sent again after it (exact duplicates, as for the in-flight window).
+	// two. Until then Begin does not hand them out again and Stats does not
+	// count them; a crash meanwhile leaves them stored, and they are sent
+	// again after it (exact duplicates, as for the in-flight window).
 	// An error of a deferred deletion is returned by the next Ack.
 	AckDelay time.Duration
 	// SeqFloor is the least seq the next Append of each lane gets: a

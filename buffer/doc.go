@@ -65,9 +65,10 @@
 // out of flight and queued for deletion; the writer deletes them in the
 // next transaction it commits for another reason (usually the next scan's
 // Append), at latest AckDelay later, once 512 records wait, or at Close;
-// Flush commits them at once. Until then Stats still counts them and Begin
-// skips them; a crash leaves them stored and pending, as for records in
-// flight. The writer's failure to delete them is returned by the next Ack.
+// Flush commits them at once. Until then Begin skips them and Stats no
+// longer counts them in Depth and Bytes (what is still to deliver; Oldest
+// may still be one of them); a crash leaves them stored and pending, as
+// for records in flight. The writer's failure to delete them is returned by the next Ack.
 //
 // # Budget, eviction and gaps
 //

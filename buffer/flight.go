@@ -8,9 +8,10 @@ import "fmt"
 type flight struct {
 	out  [numLanes]map[uint64]struct{}
 	gone [numLanes]map[uint64]struct{} // evicted while out: Ack/Nack just forget them
-	// acking: acked, deletion not committed yet (Options.AckDelay). Not in
-	// flight any more (a second Ack is refused), but not handed out again.
-	acking [numLanes]map[uint64]struct{}
+	// acking: acked, deletion not committed yet (Options.AckDelay), with
+	// each record's stored size. Not in flight any more (a second Ack is
+	// refused), not handed out again, and not counted by Stats.
+	acking [numLanes]map[uint64]int64
 }
 
 func newFlight() flight {
@@ -23,7 +24,7 @@ func (f *flight) reset() {
 	for l := range f.out {
 		f.out[l] = map[uint64]struct{}{}
 		f.gone[l] = map[uint64]struct{}{}
-		f.acking[l] = map[uint64]struct{}{}
+		f.acking[l] = map[uint64]int64{}
 	}
 }
 
@@ -78,13 +79,24 @@ func (f *flight) nack(recs []Record) {
 	}
 }
 
-// holdAck moves acked records out of flight until their deletion commits.
-func (f *flight) holdAck(recs []Record) {
-	for _, r := range recs {
+// holdAck moves acked records out of flight until their deletion commits;
+// sizes are their stored sizes, -1 for one no longer stored.
+func (f *flight) holdAck(recs []Record, sizes []int64) {
+	for i, r := range recs {
 		delete(f.out[r.Lane], r.Seq)
 		delete(f.gone[r.Lane], r.Seq)
-		f.acking[r.Lane][r.Seq] = struct{}{}
+		if sizes[i] >= 0 {
+			f.acking[r.Lane][r.Seq] = sizes[i]
+		}
 	}
+}
+
+// held is what a lane's acked records not yet deleted count.
+func (f *flight) held(l Lane) (records int, bytes int64) {
+	for _, n := range f.acking[l] {
+		bytes += n
+	}
+	return len(f.acking[l]), bytes
 }
 
 // evicted notes that the budget deleted a record, so it is no longer
