@@ -102,6 +102,9 @@ func (f *flight) held(l Lane) (records int, bytes int64) {
 // evicted notes that the budget deleted a record, so it is no longer
 // counted in flight but a late Ack of it is still accepted.
 func (f *flight) evicted(l Lane, seq uint64) {
+	// Held acks commit first in the transaction of any append, so one is
+	// not evicted while held; if it were, Stats must not subtract it twice.
+	delete(f.acking[l], seq)
 	if f.isOut(l, seq) {
 		delete(f.out[l], seq)
 		f.gone[l][seq] = struct{}{}

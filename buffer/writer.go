@@ -153,13 +153,16 @@ func (b *Bolt) commit(batch []*request) {
 	}
 }
 
-// fail answers a request whose commit failed; a deferred ack's caller
-// has gone, so the next Ack reports it.
+// fail answers a request whose commit failed. A deferred ack's caller
+// has gone: the next Ack reports the error, and its records go back to
+// pending, to be sent (and acked) again rather than stuck unsendable.
 func (b *Bolt) fail(r *request, err error) {
 	if r.deferred {
 		b.mu.Lock()
 		b.ackErr = err
+		b.flight.forget(r.acks)
 		b.mu.Unlock()
+		signal(b.notify)
 	}
 	r.reply <- result{err: err}
 }
