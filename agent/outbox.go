@@ -176,11 +176,6 @@ func (g *outboxGuard) condition() (writeErr string, queued int, dropped uint64) 
 	return writeErr, len(g.queue), g.droppedAt
 }
 
-// openOutbox opens the bbolt outbox, moving a damaged file aside (kept as
-// outbox.db.corrupt-<time>) and starting empty; Run then emits an `agent`
-// event with state "outbox_reset". It writes without DEFLATE: data
-// records are compact bodies already (wire.DataEncoder) and events are
-// few; records an older agent compressed are still read.
 // ackDelay lets the outbox commit the deletion of delivered records with
 // the next scan's append instead of in a commit of its own: with the link
 // up, one fdatasync a scan instead of two (half the flash wear, and the
@@ -189,6 +184,11 @@ func (g *outboxGuard) condition() (writeErr string, queued int, dropped uint64) 
 // which the platform drops by lane and seq).
 const ackDelay = 2 * time.Second
 
+// openOutbox opens the bbolt outbox, moving a damaged file aside (kept as
+// outbox.db.corrupt-<time>) and starting empty; Run then emits an `agent`
+// event with state "outbox_reset". It writes without DEFLATE: data
+// records are compact bodies already (wire.DataEncoder) and events are
+// few; records an older agent compressed are still read.
 func (a *Agent) openOutbox() error {
 	if a.opts.Outbox != nil {
 		a.box = a.opts.Outbox
