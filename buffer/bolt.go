@@ -201,6 +201,9 @@ func (b *Bolt) Append(recs []Record) ([]Record, error) {
 // Options.Retain, moves them to retention). Records the budget evicted
 // while in flight are accepted and ignored.
 func (b *Bolt) Ack(recs []Record) error {
+	if b.opts.AckDelay > 0 {
+		return b.deferAck(recs)
+	}
 	if err := b.alive(); err != nil {
 		return err
 	}
@@ -209,9 +212,6 @@ func (b *Bolt) Ack(recs []Record) error {
 	b.mu.Unlock()
 	if err != nil || len(recs) == 0 {
 		return err
-	}
-	if b.opts.AckDelay > 0 {
-		return b.deferAck(recs)
 	}
 	_, err = b.submit(&request{acks: recs})
 	return err
@@ -231,35 +231,15 @@ func (b *Bolt) deferAck(recs []Record) error {
 		return ErrClosed
 	}
 	b.mu.Lock()
-	if err := b.flight.known(acks); err != nil { // checked again: a concurrent Ack may have taken them
+	if err := b.flight.known(acks); err != nil || len(acks) == 0 {
 		b.mu.Unlock()
 		return err
 	}
-	// Their sizes, so that Stats stops counting them now: depth is what is
-	// still to deliver. mu held: a compaction swaps the file under it.
-	sizes := make([]int64, len(acks))
-	err := b.db.View(func(tx *bolt.Tx) error {
-		for i, r := range acks {
-			sizes[i] = -1
-			if v := tx.Bucket(laneBucket(r.Lane)).Get(encodeKey(r.Seq)); v != nil {
-				n, err := storedLen(v)
-				if err != nil {
-					return err
-				}
-				sizes[i] = n
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		b.mu.Unlock()
-		return fmt.Errorf("buffer: ack: %w", err)
-	}
-	b.flight.holdAck(acks, sizes)
+	b.flight.holdAck(acks) // Stats stops counting them now: depth is what is still to deliver
 	b.mu.Unlock()
 	b.reqs <- &request{acks: acks, deferred: true, reply: make(chan result, 1)}
 	b.mu.Lock()
-	err = b.ackErr
+	err := b.ackErr
 	b.ackErr = nil
 	b.mu.Unlock()
 	return err
@@ -334,10 +314,11 @@ func (b *Bolt) begin(max int, spans ...Span) ([]Record, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []Record
+	var sizes []int64
 	err := b.db.View(func(tx *bolt.Tx) error {
 		for _, s := range spans {
 			var err error
-			if out, err = b.pending(tx, s, out, max); err != nil {
+			if out, sizes, err = b.pending(tx, s, out, sizes, max); err != nil {
 				return err
 			}
 		}
@@ -346,19 +327,20 @@ func (b *Bolt) begin(max int, spans ...Span) ([]Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("buffer: begin: %w", err)
 	}
-	for _, r := range out {
-		b.flight.take(r.Lane, r.Seq)
+	for i, r := range out {
+		b.flight.take(r.Lane, r.Seq, sizes[i])
 	}
 	return out, nil
 }
 
-// pending appends to out the oldest records of span s not in flight.
-func (b *Bolt) pending(tx *bolt.Tx, s Span, out []Record, max int) ([]Record, error) {
+// pending appends to out the oldest records of span s not in flight, and
+// their stored sizes to sizes.
+func (b *Bolt) pending(tx *bolt.Tx, s Span, out []Record, sizes []int64, max int) ([]Record, []int64, error) {
 	c := tx.Bucket(laneBucket(s.Lane)).Cursor()
 	for k, v := c.Seek(encodeKey(s.From)); k != nil && len(out) < max; k, v = c.Next() {
 		seq, err := decodeKey(k)
 		if err != nil {
-			return out, err
+			return out, sizes, err
 		}
 		if !s.has(seq) {
 			break
@@ -368,15 +350,15 @@ func (b *Bolt) pending(tx *bolt.Tx, s Span, out []Record, max int) ([]Record, er
 		}
 		d, err := decodeValue(v)
 		if err != nil {
-			return out, fmt.Errorf("%s seq %d: %w", s.Lane, seq, err)
+			return out, sizes, fmt.Errorf("%s seq %d: %w", s.Lane, seq, err)
 		}
 		r, err := d.record(s.Lane, seq)
 		if err != nil {
-			return out, err
+			return out, sizes, err
 		}
-		out = append(out, r)
+		out, sizes = append(out, r), append(sizes, int64(len(d.body))) // as storedLen charges it
 	}
-	return out, nil
+	return out, sizes, nil
 }
 
 // Nack returns records to pending; unknown ones are ignored.

@@ -6,7 +6,7 @@ import "fmt"
 // in memory only: after a restart every stored record is pending again,
 // which is what at-least-once delivery wants.
 type flight struct {
-	out  [numLanes]map[uint64]struct{}
+	out  [numLanes]map[uint64]int64    // seq → stored size, as Stats counts it
 	gone [numLanes]map[uint64]struct{} // evicted while out: Ack/Nack just forget them
 	// acking: acked, deletion not committed yet (Options.AckDelay), with
 	// each record's stored size. Not in flight any more (a second Ack is
@@ -22,7 +22,7 @@ func newFlight() flight {
 
 func (f *flight) reset() {
 	for l := range f.out {
-		f.out[l] = map[uint64]struct{}{}
+		f.out[l] = map[uint64]int64{}
 		f.gone[l] = map[uint64]struct{}{}
 		f.acking[l] = map[uint64]int64{}
 	}
@@ -40,7 +40,9 @@ func (f *flight) busy(l Lane, seq uint64) bool {
 	return acking || f.isOut(l, seq)
 }
 
-func (f *flight) take(l Lane, seq uint64) { f.out[l][seq] = struct{}{} }
+// take marks a record in flight; size is its stored size (for deferred
+// acks, which Stats stops counting before they commit).
+func (f *flight) take(l Lane, seq uint64, size int64) { f.out[l][seq] = size }
 
 // known says whether every record may be acked: in flight, or evicted
 // while in flight.
@@ -79,15 +81,15 @@ func (f *flight) nack(recs []Record) {
 	}
 }
 
-// holdAck moves acked records out of flight until their deletion commits;
-// sizes are their stored sizes, -1 for one no longer stored.
-func (f *flight) holdAck(recs []Record, sizes []int64) {
-	for i, r := range recs {
+// holdAck moves acked records out of flight until their deletion commits
+// (one the budget evicted while out is not stored: it is just forgotten).
+func (f *flight) holdAck(recs []Record) {
+	for _, r := range recs {
+		if n, ok := f.out[r.Lane][r.Seq]; ok {
+			f.acking[r.Lane][r.Seq] = n
+		}
 		delete(f.out[r.Lane], r.Seq)
 		delete(f.gone[r.Lane], r.Seq)
-		if sizes[i] >= 0 {
-			f.acking[r.Lane][r.Seq] = sizes[i]
-		}
 	}
 }
 

@@ -99,7 +99,7 @@ func (m *Memory) pending(out []Record, max int, s Span) []Record {
 			return out
 		}
 		if !m.flight.isOut(s.Lane, r.Seq) {
-			m.flight.take(s.Lane, r.Seq)
+			m.flight.take(s.Lane, r.Seq, 0) // Memory acks at once: the size is never needed
 			out = append(out, cloneRecord(r))
 		}
 	}
