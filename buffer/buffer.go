@@ -150,12 +150,13 @@ type Options struct {
 	// AckDelay (Bolt only; 0: Ack returns after its own commit) lets Ack
 	// return as soon as the records are queued for deletion: the deletion
 	// commits with the next Append, at latest AckDelay after the first
-	// waiting ack (or when maxHeldAcks records wait, or at Close). With
+	// waiting ack (or when 512 acked records wait, or at Close). With
 	// the link up that is one commit, one fdatasync, a scan instead of
 	// two. Until then Begin does not hand them out again and Stats does not
 	// count them; a crash meanwhile leaves them stored, and they are sent
 	// again after it (exact duplicates, as for the in-flight window).
-	// An error of a deferred deletion is returned by the next Ack.
+	// If a deferred deletion fails, the next Ack returns the error and the
+	// records are pending again.
 	AckDelay time.Duration
 	// SeqFloor is the least seq the next Append of each lane gets: a
 	// fresh outbox that replaces a damaged one starts there, so its seqs

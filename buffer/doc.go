@@ -68,7 +68,8 @@
 // Flush commits them at once. Until then Begin skips them and Stats no
 // longer counts them in Depth and Bytes (what is still to deliver; Oldest
 // may still be one of them); a crash leaves them stored and pending, as
-// for records in flight. The writer's failure to delete them is returned by the next Ack.
+// for records in flight. If their deletion fails, the next Ack returns the
+// error and they are pending again.
 //
 // # Budget, eviction and gaps
 //

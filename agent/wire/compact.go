@@ -64,7 +64,10 @@ const (
 	maxIDLen      = 4096 // ids longer than this cannot be decoded (config allows far less)
 )
 
-// reasonCodes are the reasons stored in one byte; index 0 means "spelled out".
+// reasonCodes are the reasons stored in one byte; index 0 means "spelled
+// out". They are the stored format, kept apart from drivers.Reason's
+// values: today each code equals its Reason, and an encoder check falls
+// back to spelling out if that ever stops being true.
 var reasonCodes = [...]drivers.Reason{drivers.ReasonNone, drivers.ReasonComm, drivers.ReasonSensorFault, drivers.ReasonMaintenance,
 	drivers.ReasonOutOfRange, drivers.ReasonClockUnsynced, drivers.ReasonConfig}
 
