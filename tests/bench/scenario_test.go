@@ -174,11 +174,14 @@ func steady(b *testing.B, points int, iv time.Duration, inflight int) {
 	r := startRig(b, points, iv, rigOptions{inflight: inflight})
 	win := max(envDuration("CANARY_BENCH_WINDOW", 10*time.Second), 30*iv)
 	b.ResetTimer()
-	commits := agentMetric(r.http, "canary_outbox_commits_total")
+	c0 := agentMetric(r.http, "canary_outbox_commits_total")
 	r.plat.openWindow(time.Now())
 	u := r.watch(b, win, nil)
 	w := r.plat.closeWindow()
-	commits = (agentMetric(r.http, "canary_outbox_commits_total") - commits) / win.Seconds()
+	commits := -1.0 // not readable
+	if c1 := agentMetric(r.http, "canary_outbox_commits_total"); c0 >= 0 && c1 >= 0 {
+		commits = (c1 - c0) / win.Seconds()
+	}
 	gor := agentGoroutines(r.http)
 	b.StopTimer()
 	r.stop(b)
