@@ -28,6 +28,7 @@ import (
 //	G lane from to       a gap record seen by Begin, logged before its Ack
 //	P lane seq           about to Ack this record: it may be gone from now on
 //	K lane seq           Ack returned for this record: it must be gone
+//	                     (with deferred acks it may survive a kill)
 //	c                    about to compact
 //	C                    compaction returned
 //
@@ -38,7 +39,11 @@ import (
 const (
 	crashEnv     = "CANARY_CRASH_WRITER" // db path; set only in the child
 	crashIterEnv = "CANARY_CRASH_ITER"
-	crashBudget  = 64 << 10
+	// crashAckDelayEnv set: the writer defers its acks by crashAckDelay,
+	// within the kill window, so kills land before and after they commit.
+	crashAckDelayEnv = "CANARY_CRASH_ACK_DELAY"
+	crashAckDelay    = 50 * time.Millisecond
+	crashBudget      = 64 << 10
 )
 
 func crashOpts() buffer.Options {
@@ -48,6 +53,9 @@ func crashOpts() buffer.Options {
 	o.Retain = time.Hour
 	o.Compress = true
 	o.CompactMinSize = -1 // compactions come from the compactor goroutine
+	if os.Getenv(crashAckDelayEnv) != "" {
+		o.AckDelay = crashAckDelay
+	}
 	return o
 }
 

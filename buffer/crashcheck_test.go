@@ -24,16 +24,24 @@ import (
 // TestCrash kills a writer at random moments and checks the outbox after
 // each kill. The same file carries over from one kill to the next, so
 // recovery from recovery is covered too.
-func TestCrash(t *testing.T) {
+func TestCrash(t *testing.T) { crashTest(t, false) }
+
+// TestCrashDeferredAcks: the same with deferred acks (Options.AckDelay, as
+// the agent runs): a record whose Ack returned may survive a kill (it is
+// sent again), but nothing else changes: no loss, no damage, no seq reused.
+func TestCrashDeferredAcks(t *testing.T) { crashTest(t, true) }
+
+func crashTest(t *testing.T, deferred bool) {
 	iters := crashIters()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("%d iterations, seed %d", iters, seed)
 	rng := rand.New(rand.NewPCG(seed, 2))
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	st := newCrashState()
+	st.deferred = deferred
 	var during map[string]int = map[string]int{}
 	for i := range iters {
-		lines, err := runCrashChild(t, path, uint64(i+1), rng)
+		lines, err := runCrashChild(t, path, uint64(i+1), rng, deferred)
 		if err != nil {
 			t.Fatalf("iteration %d: %v", i, err)
 		}
@@ -46,6 +54,9 @@ func TestCrash(t *testing.T) {
 		}
 	}
 	t.Logf("%d appends and %d acks logged, %d gaps seen", len(st.appended), len(st.acked), len(st.gaps))
+	if deferred {
+		t.Logf("%d acked records survived a kill before their deletion committed", st.survived)
+	}
 	t.Logf("kills by what was unfinished: %v", during)
 }
 
@@ -90,7 +101,7 @@ func crashCommand(args ...string) *exec.Cmd {
 
 // runCrashChild starts a writer, kills it after 0-150 ms (counted from its
 // start or from its open, alternately) and returns its log.
-func runCrashChild(t *testing.T, path string, iter uint64, rng *rand.Rand) ([]string, error) {
+func runCrashChild(t *testing.T, path string, iter uint64, rng *rand.Rand, deferred bool) ([]string, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -98,6 +109,9 @@ func runCrashChild(t *testing.T, path string, iter uint64, rng *rand.Rand) ([]st
 	defer r.Close()
 	cmd := crashCommand("-test.run=^TestCrashWriter$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashEnv+"="+path, fmt.Sprintf("%s=%d", crashIterEnv, iter))
+	if deferred {
+		cmd.Env = append(cmd.Env, crashAckDelayEnv+"=1")
+	}
 	cmd.ExtraFiles = []*os.File{w}
 	var stderr limitedBuffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
@@ -163,6 +177,8 @@ type crashState struct {
 	gaps     []buffer.Gap      // sorted by lane, then FromSeq, when sorted is true
 	sorted   bool
 	maxSeq   [2]uint64
+	deferred bool // the writer deferred its acks: an acked record may survive a kill
+	survived int  // acked records found after a kill (deferred only)
 }
 
 func newCrashState() *crashState {
@@ -282,8 +298,11 @@ func (s *crashState) checkLogged(present map[crashKey]uint64) error {
 		switch {
 		case ok && got != id:
 			return fmt.Errorf("%s seq %d holds id %d, Append returned it for id %d", k.lane, k.seq, got, id)
-		case ok && s.acked[k]:
+		case ok && s.acked[k] && !s.deferred:
 			return fmt.Errorf("%s seq %d still stored after its Ack returned", k.lane, k.seq)
+		case ok && s.acked[k]:
+			s.survived++
+			delete(s.acked, k) // pending again: the next writer acks it anew
 		case !ok && !s.tried[k] && !s.covered(k):
 			return fmt.Errorf("%s seq %d (id %d) lost: not acked, no gap covers it", k.lane, k.seq, id)
 		}
