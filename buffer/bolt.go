@@ -376,7 +376,11 @@ func (b *Bolt) Stats() Stats {
 	s := Stats{MaxBytes: b.opts.MaxBytes, Bytes: b.size, Compactions: b.compactions, Commits: b.commits}
 	for l, st := range b.state {
 		n, bytes := b.flight.held(Lane(l)) // acked, deletion not committed yet
-		s.Lanes[l] = LaneStats{Depth: st.depth - n, Bytes: st.bytes - bytes, Oldest: st.oldest,
+		oldest := st.oldest
+		if st.depth == n {
+			oldest = time.Time{} // all delivered: nothing has waited
+		}
+		s.Lanes[l] = LaneStats{Depth: st.depth - n, Bytes: st.bytes - bytes, Oldest: oldest,
 			NextSeq: st.next, Dropped: st.dropped, Inflight: b.flight.count(Lane(l))}
 		rt := b.retained[l]
 		s.Retained.Records += rt.depth

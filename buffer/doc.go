@@ -67,7 +67,8 @@
 // Append), at latest AckDelay later, once 512 records wait, or at Close;
 // Flush commits them at once. Until then Begin skips them and Stats no
 // longer counts them in Depth and Bytes (what is still to deliver; Oldest
-// may still be one of them); a crash leaves them stored and pending, as
+// is zero once nothing else is stored, else it may name one of them until
+// their deletion commits); a crash leaves them stored and pending, as
 // for records in flight. If their deletion fails, the next Ack returns the
 // error and they are pending again.
 //
