@@ -232,7 +232,7 @@ func (a *Agent) runSource(ctx context.Context, src drivers.Source) (err error) {
 func (a *Agent) onScan(sc drivers.Scan) {
 	now := a.clock.Now()
 	samples, evs := a.pipe.process(&sc, now)
-	a.observe(&sc, samples, now)
+	a.observe(&sc, now)
 	if len(samples) == 0 && len(evs) == 0 {
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"canary/agent/wire"
-	"canary/drivers"
 )
 
 // minSaneTime is the floor when the build time is unknown: no gateway
@@ -21,7 +20,7 @@ const (
 // clockWatch is clock sanity. A board without RTC boots in 1970 until NTP
 // (or the platform) sets the clock: any time earlier than the build time
 // is certainly wrong, so samples stamped then are marked uncertain with
-// reason clock_unsynced. A jump (the wall clock moving against the
+// reason clock_unsynced (by the pipeline, from floor). A jump (the wall clock moving against the
 // monotonic clock, as when NTP first syncs) is reported once as an agent
 // event with the offset, so the platform can re-base the timestamps this
 // boot sent before it. See docs/clock.md.
@@ -49,19 +48,6 @@ func newClockWatch(build time.Time) *clockWatch {
 
 // unsynced reports whether t cannot be a true time.
 func (c *clockWatch) unsynced(t time.Time) bool { return t.Before(c.floor) }
-
-// mark turns good samples stamped before the floor into uncertain /
-// clock_unsynced. It runs after the pipeline, so alarms are still
-// evaluated on the value (an alarm is never lost to a bad clock); only
-// what is reported says the timestamp cannot be trusted.
-func (c *clockWatch) mark(samples []drivers.Sample, _ time.Time) {
-	for i := range samples {
-		s := &samples[i]
-		if s.Quality == drivers.Good && c.unsynced(s.TS) {
-			s.Quality, s.Reason = drivers.Uncertain, drivers.ReasonClockUnsynced
-		}
-	}
-}
 
 // check compares the wall and monotonic clocks since the last check and
 // returns the jump, if any.

@@ -38,6 +38,7 @@ type mgmt struct {
 func newMgmt(a *Agent) *mgmt {
 	m := &mgmt{a: a, health: NewHealth(a.clock.Now), met: newMetrics(a.cfg, a.clock.Now)}
 	m.clk = newClockWatch(a.opts.BuildTime)
+	a.pipe.clockFloor = m.clk.floor // the pipeline marks samples stamped before it
 	return m
 }
 
@@ -154,12 +155,9 @@ func (a *Agent) warnings() []Warning {
 	return a.m.health.Warnings()
 }
 
-// observe is called by onScan with the raw scan and the samples about to
-// be reported: it counts, marks the agent alive and applies clock sanity.
-func (a *Agent) observe(sc *drivers.Scan, report []drivers.Sample, now time.Time) {
-	a.m.met.scan(sc, now)
-	a.m.clk.mark(report, now)
-}
+// observe is called by onScan with the raw scan: it counts and marks the
+// agent alive.
+func (a *Agent) observe(sc *drivers.Scan, now time.Time) { a.m.met.scan(sc, now) }
 
 // start raises the warnings known when the agent starts (a config
 // rollback, settings that weaken security, certificates near expiry) and

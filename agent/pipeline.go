@@ -32,6 +32,10 @@ type pipeline struct {
 	dirty     atomic.Bool // conds changed since the state file was written
 	saveMu    sync.Mutex
 	statePath string // "" keeps no state file
+
+	// clockFloor: good samples stamped before it are reported uncertain /
+	// clock_unsynced (see clockWatch); zero checks nothing.
+	clockFloor time.Time
 }
 
 type deviceState struct {
@@ -46,7 +50,8 @@ type deviceState struct {
 	failures uint64
 	latency  time.Duration
 
-	out      []drivers.Sample // reused between scans
+	out      []*drivers.Sample // what a scan reports, reused between scans
+	changed  []drivers.Sample  // qualified copies of reported samples, reused
 	bypasses []*pointState    // checked against the agent clock
 	hasQuals bool             // has fault or maintenance points
 
@@ -151,15 +156,21 @@ func newPipeline(cfg *config.Config, ids *idGen) *pipeline {
 	return p
 }
 
-// process evaluates one scan. It returns the samples to report (valid until
-// the next scan of the same device) and the events it raised.
+// process evaluates one scan. It returns the samples to report and the
+// events it raised. The samples point into sc.Samples, or to a copy
+// where the pipeline changed the quality; they are valid until the next
+// scan of the same device and as long as sc.Samples is not reused, and
+// must not be modified (they may be the source's).
 //
 // Within a scan, fault and maintenance bits are applied first, so a
 // detector and its fault bit read together are judged together; a bit
 // read by another device counts as last known. Samples are reported with
 // the quality those bits give them, and a quality change is reported
-// like any other (report-by-exception sees the reported sample).
-func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]drivers.Sample, []wire.Event) {
+// like any other (report-by-exception sees the reported sample). A good
+// sample stamped before the clock floor is judged for alarms on its value
+// (an alarm is never lost to a bad clock) and reported uncertain /
+// clock_unsynced.
+func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]*drivers.Sample, []wire.Event) {
 	ds := p.devices[sc.Device]
 	if ds == nil {
 		return nil, nil
@@ -175,18 +186,16 @@ func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]drivers.Sample, [
 		}
 	}
 	if cap(ds.out) < len(sc.Samples) {
-		ds.out = make([]drivers.Sample, 0, len(sc.Samples)) // once, not by doubling
+		ds.out = make([]*drivers.Sample, 0, len(sc.Samples)) // once, not by doubling
 	}
-	ds.out = ds.out[:0]
+	ds.out, ds.changed = ds.out[:0], ds.changed[:0]
 	for i := range sc.Samples {
 		ps := p.point(ds, i, sc.Samples[i].Point)
 		if ps == nil {
 			continue
 		}
 		s := sc.Samples[i]
-		ps.qualify(&s)
-		r := readingOf(&s)
-		ps.current = r
+		changed := ps.qualify(&s)
 		switch {
 		case ps.kind.qualifies():
 		case ps.kind.isCondition():
@@ -194,9 +203,27 @@ func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]drivers.Sample, [
 		default:
 			evs = p.evalAlarms(ps, &s, evs)
 		}
-		if ps.due(&s) {
-			ps.reported, ps.last = true, r
-			ds.out = append(ds.out, s)
+		if s.Quality == drivers.Good && s.TS.Before(p.clockFloor) {
+			s.Quality, s.Reason, changed = drivers.Uncertain, drivers.ReasonClockUnsynced, true
+		}
+		r := readingOf(&s)
+		ps.current = r
+		if !ps.due(&s) {
+			continue
+		}
+		ps.reported, ps.last = true, r
+		if !changed {
+			ds.out = append(ds.out, &sc.Samples[i])
+			continue
+		}
+		ds.changed = append(ds.changed, s)
+		ds.out = append(ds.out, nil) // points into changed once it stops growing
+	}
+	k := 0
+	for i := range ds.out {
+		if ds.out[i] == nil {
+			ds.out[i] = &ds.changed[k]
+			k++
 		}
 	}
 	return ds.out, evs

@@ -140,3 +140,50 @@ func TestScanSamplesMatchOnlyTheirDevice(t *testing.T) {
 		t.Errorf("a scan of dev changed point x of another device: %+v", x)
 	}
 }
+
+// TestProcessLeavesTheSourcesSamples: the pipeline reports samples by
+// reference, so whatever it changes (a fault bit making a detector bad, a
+// clock before the floor) goes into a copy; the source's samples, which
+// the source may keep between polls, are as it read them.
+func TestProcessLeavesTheSourcesSamples(t *testing.T) {
+	p := testPipeline(config.Point{ID: "GT-F", Kind: "fault", Of: "GT-1"}, config.Point{ID: "GT-1"},
+		config.Point{ID: "GT-2"})
+	sc := scanOf(0, nil, drivers.Sample{Point: "GT-F", Value: drivers.Bool(true)}, good("GT-1", 42), good("GT-2", 7))
+	out, _ := p.process(sc, t0)
+	if len(out) != 3 {
+		t.Fatalf("reported %d samples, want 3", len(out))
+	}
+	if s := out[1]; s.Point != "GT-1" || s.Quality != drivers.Bad || s.Reason != drivers.ReasonSensorFault || s.Value != (drivers.Value{}) {
+		t.Errorf("detector in fault reported %+v, want bad/sensor_fault with no value", *s)
+	}
+	if s := sc.Samples[1]; s.Quality != drivers.Good || s.Value != drivers.Float(42) {
+		t.Errorf("the source's sample was changed: %+v", s)
+	}
+	if out[0] != &sc.Samples[0] || out[2] != &sc.Samples[2] {
+		t.Error("unchanged samples were copied, not reported by reference")
+	}
+}
+
+// TestClockFloorMarksBeforeReportByException: a good sample stamped
+// before the clock floor is reported uncertain/clock_unsynced with its
+// value, and once the clock is right the same value is reported good at
+// once (a quality change), though it is inside the deadband.
+func TestClockFloorMarksBeforeReportByException(t *testing.T) {
+	p := testPipeline(config.Point{ID: "GT-1", Deadband: f64(5)})
+	p.clockFloor = t0.Add(time.Hour)
+	sc := scanOf(0, nil, good("GT-1", 10))
+	out, _ := p.process(sc, t0)
+	if len(out) != 1 || out[0].Quality != drivers.Uncertain || out[0].Reason != drivers.ReasonClockUnsynced || out[0].Value != drivers.Float(10) {
+		t.Fatalf("before the floor: reported %v, want one uncertain/clock_unsynced sample of 10", out)
+	}
+	if sc.Samples[0].Quality != drivers.Good {
+		t.Errorf("the source's sample was marked: %+v", sc.Samples[0])
+	}
+	if out, _ := p.process(scanOf(time.Second, nil, good("GT-1", 11)), t0); len(out) != 0 {
+		t.Errorf("inside the deadband, still unsynced: reported %d", len(out))
+	}
+	out, _ = p.process(scanOf(2*time.Hour, nil, good("GT-1", 11)), t0)
+	if len(out) != 1 || out[0].Quality != drivers.Good {
+		t.Errorf("after the clock was set: reported %v, want the good sample at once", out)
+	}
+}

@@ -40,7 +40,7 @@ func (r *records) add(rec buffer.Record) { r.recs = append(r.recs, rec) }
 
 // data appends the samples as compact data records (a sample is never
 // split).
-func (r *records) data(samples []drivers.Sample, hist bool, boot string, now time.Time) {
+func (r *records) data(samples []*drivers.Sample, hist bool, boot string, now time.Time) {
 	cut := maxDataBody
 	if len(samples) < largeScan {
 		cut = smallDataBody

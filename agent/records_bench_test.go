@@ -91,7 +91,7 @@ func outboxHour(b *testing.B, points int, ints bool) (body, charged, file, sampl
 	var rb records
 	for sec := 0; sec < seconds; sec++ {
 		rb.reset()
-		rb.data(sc.scan(t0.Add(time.Duration(sec)*time.Second), sec), true, "mij3k2p0-9c1f03aa", t0)
+		rb.data(drivers.Refs(sc.scan(t0.Add(time.Duration(sec)*time.Second), sec)), true, "mij3k2p0-9c1f03aa", t0)
 		for _, r := range rb.recs {
 			body += int64(len(r.Payload))
 		}

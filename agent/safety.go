@@ -110,11 +110,13 @@ func (p *pipeline) conditions() []Condition {
 // fault makes it bad/sensor_fault, maintenance uncertain/maintenance. A
 // sample that is already bad keeps its own reason. A bad sample leaves
 // with no value, whoever made it bad: the detector's number is not a
-// reading (uncertain samples keep theirs).
-func (ps *pointState) qualify(s *drivers.Sample) {
+// reading (uncertain samples keep theirs). It reports whether it changed
+// the sample.
+func (ps *pointState) qualify(s *drivers.Sample) (changed bool) {
 	if s.Quality == drivers.Bad {
+		changed = s.Value != (drivers.Value{})
 		s.Value = drivers.Value{}
-		return
+		return changed
 	}
 	maint := false
 	for _, q := range ps.quals {
@@ -123,13 +125,15 @@ func (ps *pointState) qualify(s *drivers.Sample) {
 		}
 		if q.kind == kindFault {
 			s.Quality, s.Reason, s.Value = drivers.Bad, drivers.ReasonSensorFault, drivers.Value{}
-			return
+			return true
 		}
 		maint = true
 	}
 	if maint && s.Quality == drivers.Good {
 		s.Quality, s.Reason = drivers.Uncertain, drivers.ReasonMaintenance
+		return true
 	}
+	return false
 }
 
 // evalCondition follows a boolean condition point (true = present:

@@ -149,7 +149,7 @@ func evLine(e wire.Event) string {
 	return strings.Join(f, " ")
 }
 
-func dataLine(s drivers.Sample) string {
+func dataLine(s *drivers.Sample) string {
 	q := s.Quality.String()
 	if s.Reason != drivers.ReasonNone {
 		q += "/" + s.Reason.String()

@@ -53,7 +53,7 @@ const agentBody = 1200
 func (s *scanner) records(ts time.Time) (recs []buffer.Record, jsonBytes int) {
 	s.body(ts) // the next readings, in s.buf
 	var e wire.DataEncoder
-	e.Split(s.buf, false, agentBody, func(b []byte) {
+	e.Split(drivers.Refs(s.buf), false, agentBody, func(b []byte) {
 		recs = append(recs, buffer.Record{Lane: buffer.LaneData, Payload: append([]byte(nil), b...)})
 	})
 	return recs, len(wire.AppendSamples(nil, false, s.buf))

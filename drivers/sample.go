@@ -172,3 +172,14 @@ type Scan struct {
 	Err     error
 	Samples []Sample
 }
+
+// Refs is a slice of pointers to each of samples, for code that reports
+// samples by reference (the pipeline and the encoders do, so a scan's
+// samples are not copied).
+func Refs(samples []Sample) []*Sample {
+	out := make([]*Sample, len(samples))
+	for i := range samples {
+		out[i] = &samples[i]
+	}
+	return out
+}

@@ -89,7 +89,7 @@ func prefill(b *testing.B, path string, n, points int) (records int) {
 			}
 			// as the agent stores a 200-point scan: compact bodies cut at
 			// 300 bytes (agent.smallDataBody)
-			enc.Split(samples, true, 300, func(body []byte) {
+			enc.Split(drivers.Refs(samples), true, 300, func(body []byte) {
 				recs = append(recs, buffer.Record{Lane: buffer.LaneData, Created: ts, Payload: append([]byte(nil), body...)})
 			})
 		}

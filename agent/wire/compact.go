@@ -110,10 +110,10 @@ func (e *DataEncoder) Body() []byte { return e.buf }
 // sample is never split, so a body ends at the first sample that reaches
 // max), calling emit with each body; the bytes are valid until emit
 // returns.
-func (e *DataEncoder) Split(samples []drivers.Sample, historical bool, max int, emit func(body []byte)) {
+func (e *DataEncoder) Split(samples []*drivers.Sample, historical bool, max int, emit func(body []byte)) {
 	e.Reset(historical)
 	for i := range samples {
-		e.Add(&samples[i])
+		e.Add(samples[i])
 		if e.Len() >= max || i == len(samples)-1 {
 			emit(e.buf)
 			e.Reset(historical)

@@ -243,7 +243,7 @@ func TestCompactSplit(t *testing.T) {
 	samples := benchSamples()
 	var e DataEncoder
 	var bodies [][]byte
-	e.Split(samples, true, 200, func(b []byte) { bodies = append(bodies, append([]byte(nil), b...)) })
+	e.Split(drivers.Refs(samples), true, 200, func(b []byte) { bodies = append(bodies, append([]byte(nil), b...)) })
 	if len(bodies) < 3 {
 		t.Fatalf("%d bodies for %d samples at 200 bytes", len(bodies), len(samples))
 	}
