@@ -34,7 +34,7 @@ func (a *Agent) pointViews() []PointView {
 	for _, ds := range a.pipe.order {
 		ds.mu.Lock()
 		for _, ps := range ds.order {
-			out = append(out, viewOf(ds.id, ps.id, ps.unit, ps.current, alarms[ps.id]))
+			out = append(out, viewOf(ds.id, ps.id, a.pipe.units[ps.unit], ps.current, alarms[ps.id]))
 		}
 		ds.mu.Unlock()
 	}

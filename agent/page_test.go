@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"canary/config"
 	"canary/drivers"
 )
 
@@ -29,5 +30,22 @@ func TestStatusPageEscapes(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("page lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// The live values on the page carry each point's own unit (units are
+// kept once for all points that share them).
+func TestPointViewsUnits(t *testing.T) {
+	cfg := &config.Config{Devices: []config.Device{
+		{ID: "d1", Driver: "modbus", Points: []config.Point{{ID: "a", Unit: "%LEL"}, {ID: "b", Unit: "ppm"}, {ID: "c"}}},
+		{ID: "d2", Driver: "modbus", Points: []config.Point{{ID: "d", Unit: "ppm"}, {ID: "e", Unit: "%LEL"}}},
+	}}
+	a := &Agent{pipe: newPipeline(cfg, &idGen{boot: "b"})}
+	var got []string
+	for _, v := range a.pointViews() {
+		got = append(got, v.ID+"="+v.Unit)
+	}
+	if want := "a=%LEL b=ppm c= d=ppm e=%LEL"; strings.Join(got, " ") != want {
+		t.Errorf("units on the page: %v, want %s", got, want)
 	}
 }

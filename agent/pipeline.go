@@ -24,6 +24,7 @@ type pipeline struct {
 	devices map[string]*deviceState
 	order   []*deviceState         // config order
 	points  map[string]*pointState // all devices; ids are unique
+	units   []string               // pointState.unit indexes it; [0] is ""
 	ids     *idGen
 
 	mu    sync.Mutex
@@ -52,8 +53,8 @@ type deviceState struct {
 
 	out      []*drivers.Sample // what a scan reports, reused between scans
 	changed  []drivers.Sample  // qualified copies of reported samples, reused
-	bypasses []*pointState    // checked against the agent clock
-	hasQuals bool             // has fault or maintenance points
+	bypasses []*pointState     // checked against the agent clock
+	hasQuals bool              // has fault or maintenance points
 
 	// Record making, touched only by the goroutine that emits the
 	// device's scans (onScan), outside mu.
@@ -63,11 +64,11 @@ type deviceState struct {
 type pointState struct {
 	dev         *deviceState
 	id          string
-	unit        string
 	deadband    float64
 	maxInterval time.Duration
 	kind        pointKind
 	reported    bool
+	unit        uint32        // in pipeline.units: 10,000 points share a few strings
 	rules       *alarmRules   // nil: no limits
 	cond        *condState    // condition points only; nil for the others
 	quals       []*pointState // fault/maintenance points that qualify this one
@@ -112,14 +113,22 @@ func nanos(t time.Time) int64 {
 
 func newPipeline(cfg *config.Config, ids *idGen) *pipeline {
 	p := &pipeline{devices: map[string]*deviceState{}, points: map[string]*pointState{}, ids: ids,
-		conds: map[string]Condition{}}
+		units: []string{""}, conds: map[string]Condition{}}
+	unitIndex := map[string]uint32{"": 0}
 	for _, d := range cfg.Devices {
 		ds := &deviceState{id: d.ID, online: -1}
-		for _, pt := range d.Points {
-			ps := &pointState{
+		states := make([]pointState, len(d.Points)) // one allocation a device
+		for i, pt := range d.Points {
+			u, ok := unitIndex[pt.Unit]
+			if !ok {
+				u = uint32(len(p.units))
+				unitIndex[pt.Unit], p.units = u, append(p.units, pt.Unit)
+			}
+			ps := &states[i]
+			*ps = pointState{
 				dev:         ds,
 				id:          pt.ID,
-				unit:        pt.Unit,
+				unit:        u,
 				deadband:    d.Deadband,
 				maxInterval: d.MaxInterval.D(),
 				kind:        parseKind(pt.Kind),
