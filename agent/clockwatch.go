@@ -20,10 +20,11 @@ const (
 // clockWatch is clock sanity. A board without RTC boots in 1970 until NTP
 // (or the platform) sets the clock: any time earlier than the build time
 // is certainly wrong, so samples stamped then are marked uncertain with
-// reason clock_unsynced (by the pipeline, from floor). A jump (the wall clock moving against the
-// monotonic clock, as when NTP first syncs) is reported once as an agent
-// event with the offset, so the platform can re-base the timestamps this
-// boot sent before it. See docs/clock.md.
+// reason clock_unsynced (by the pipeline, which is given floor). A jump
+// (the wall clock moving against the monotonic clock, as when NTP first
+// syncs) is reported once as an agent event with the offset, so the
+// platform can re-base the timestamps this boot sent before it. See
+// docs/clock.md.
 type clockWatch struct {
 	floor time.Time
 	wall  func() time.Time     // wall clock without monotonic reading

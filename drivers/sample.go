@@ -164,7 +164,8 @@ type Sample struct {
 
 // Scan is one poll (or one notification batch) of one device. Samples
 // holds every point read; Err, when set, is the communication error that
-// made them Bad. The Source may reuse the Samples slice after emit returns.
+// made them Bad. The Source may reuse the Samples slice after emit returns;
+// emit does not modify it (the agent copies a sample it qualifies).
 type Scan struct {
 	Device  string
 	At      time.Time     // when the poll started
