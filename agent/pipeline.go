@@ -228,11 +228,13 @@ func (p *pipeline) process(sc *drivers.Scan, now time.Time) ([]*drivers.Sample, 
 		ds.changed = append(ds.changed, s)
 		ds.out = append(ds.out, nil) // points into changed once it stops growing
 	}
-	k := 0
-	for i := range ds.out {
-		if ds.out[i] == nil {
-			ds.out[i] = &ds.changed[k]
-			k++
+	if len(ds.changed) > 0 { // rare: most scans report the source's samples only
+		k := 0
+		for i := range ds.out {
+			if ds.out[i] == nil {
+				ds.out[i] = &ds.changed[k]
+				k++
+			}
 		}
 	}
 	return ds.out, evs
