@@ -52,7 +52,7 @@ type deviceState struct {
 	latency  time.Duration
 
 	out      []*drivers.Sample // what a scan reports, reused between scans
-	changed  []drivers.Sample  // qualified copies of reported samples, reused
+	changed  []drivers.Sample  // copies of reported samples whose quality the pipeline changed
 	bypasses []*pointState     // checked against the agent clock
 	hasQuals bool              // has fault or maintenance points
 

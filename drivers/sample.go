@@ -174,9 +174,10 @@ type Scan struct {
 	Samples []Sample
 }
 
-// Refs is a slice of pointers to each of samples, for code that reports
-// samples by reference (the pipeline and the encoders do, so a scan's
-// samples are not copied).
+// Refs is a slice of pointers to each of samples. The pipeline and the
+// encoders take samples by reference (so a scan's samples are not
+// copied); Refs is for callers that hold them by value: tests, benchmarks
+// and tools.
 func Refs(samples []Sample) []*Sample {
 	out := make([]*Sample, len(samples))
 	for i := range samples {
