@@ -16,21 +16,24 @@ import (
 
 // forwarder moves records from the outbox to the sink. It owns the link:
 // it dials with jittered back-off, publishes the birth status, and keeps up
-// to window messages in flight. A record is acked in the outbox only after
-// its own Delivery succeeded; anything else puts it back (nack), so the
-// worst case is an exact boot/seq duplicate, never a loss.
+// to window messages, and about maxInflightBytes of them, in flight. A
+// record is acked in the outbox only after its own Delivery succeeded;
+// anything else puts it back (nack), so the worst case is an exact
+// boot/seq duplicate, never a loss.
 type forwarder struct {
-	sink    drivers.Sink
-	box     buffer.Outbox
-	framer  *wire.Framer
-	topics  wire.Topics
-	clock   clock.Clock
-	log     *slog.Logger
-	window  int
-	rate    float64 // backfill: backlog data records per second; <= 0 unlimited
-	retry   backoff
-	status  func(state string) []byte
-	onReady func(ctx context.Context) // after birth: subscriptions
+	sink   drivers.Sink
+	box    buffer.Outbox
+	framer *wire.Framer
+	topics wire.Topics
+	clock  clock.Clock
+	log    *slog.Logger
+	window int
+	// maxBytes bounds the payload bytes in flight; 0 means maxInflightBytes.
+	maxBytes int64
+	rate     float64 // backfill: backlog data records per second; <= 0 unlimited
+	retry    backoff
+	status   func(state string) []byte
+	onReady  func(ctx context.Context) // after birth: subscriptions
 	// onDamaged reports a record dropped because its body cannot be
 	// decoded.
 	onDamaged func(r buffer.Record)
@@ -43,6 +46,40 @@ type forwarder struct {
 	published   atomic.Uint64
 	backfilled  atomic.Uint64 // backlog records published (resends included)
 	acked       atomic.Uint64
+
+	inflightBytes atomic.Int64 // payload bytes published and not yet resolved
+	maxLen        int64        // the largest payload published yet (the pump's)
+}
+
+// maxInflightBytes bounds the payload bytes published and not yet
+// acknowledged, besides the window's count of messages: a draining
+// backlog fills the whole window with the largest messages (a 10,000-point
+// scan is ten of about 65 KB), and 64 of them would be 4 MB of buffers
+// held until their PUBACKs, with paho's copy of each on top. 512 KiB is
+// most of a scan of 10,000 points (650 KB): its last messages wait for the
+// first PUBACKs, a few milliseconds on a live link, and a drain holds no
+// more than that.
+const maxInflightBytes = 512 << 10
+
+// room is how many more messages the byte bound lets the pump publish,
+// counting each as large as the largest yet (one, to learn it, before the
+// first): at least one while under the bound.
+func (f *forwarder) room() int {
+	left := f.limitBytes() - f.inflightBytes.Load()
+	switch {
+	case left <= 0:
+		return 0
+	case f.maxLen == 0:
+		return 1
+	}
+	return int(min(left/f.maxLen, int64(f.window))) + 1
+}
+
+func (f *forwarder) limitBytes() int64 {
+	if f.maxBytes > 0 {
+		return f.maxBytes
+	}
+	return maxInflightBytes
 }
 
 func (f *forwarder) run(ctx context.Context) {
@@ -145,11 +182,11 @@ type pending struct {
 // free list, not a sync.Pool: a pool is emptied by every other GC, which at
 // 10,000 points comes several times a second, and each refill grew a
 // buffer step by step again. It keeps at most keptPayloads buffers (about
-// 20 KB each for the largest records), so a drain's full window does not
+// 65 KB each for the largest records), so a drain's full window does not
 // stay allocated after it.
 var payloads = make(chan *[]byte, keptPayloads)
 
-const keptPayloads = 32
+const keptPayloads = 24 // maxInflightBytes holds about 8 of the largest, the window 64 small ones
 
 func getPayload() *[]byte {
 	select {
@@ -167,11 +204,11 @@ func putPayload(b *[]byte) {
 	}
 }
 
-// jsonPerStored is about how many bytes of JSON a stored byte becomes (a
-// compact sample of 4 bytes is a JSON sample of about 60): a new buffer is
-// made that large at once rather than grown in steps (a recycled one
-// grows if it must).
-const jsonPerStored = 16
+// jsonPerStored is a little more than the bytes of JSON a stored byte
+// becomes (a compact sample of about 4 bytes is a JSON sample of 60 to
+// 70): a new buffer is made that large at once, so it is not grown (to
+// twice the size) for the common record (a recycled one grows if it must).
+const jsonPerStored = 20
 
 // pump publishes live first: every pending event (oldest first), then the
 // data records appended since this connection began, then the data backlog
@@ -190,7 +227,7 @@ func (f *forwarder) pump(ctx context.Context, mark uint64, lost <-chan struct{},
 			return errLost
 		default:
 		}
-		free := cap(inflight) - len(inflight)
+		free := min(cap(inflight)-len(inflight), f.room())
 		var refill <-chan time.Time
 		if free > 0 {
 			recs, wait, err := f.next(free, mark, bucket)
@@ -264,6 +301,8 @@ func (f *forwarder) publish(ctx context.Context, inflight chan pending, r buffer
 		return
 	}
 	*buf = b
+	f.maxLen = max(f.maxLen, int64(len(b)))
+	f.inflightBytes.Add(int64(len(b)))
 	topic := f.topics.Data
 	if r.Lane == buffer.LaneEvent {
 		topic = f.topics.Event
@@ -308,7 +347,14 @@ func (f *forwarder) collect(ctx context.Context, inflight <-chan pending, lost <
 		ok, failed = ok[:0], failed[:0]
 	}
 	for p := range inflight {
-		if !f.await(ctx, p.d, lost) || p.d.Err() != nil {
+		delivered := f.await(ctx, p.d, lost) && p.d.Err() == nil
+		if f.inflightBytes.Add(-int64(len(*p.buf))) < f.limitBytes() {
+			select { // the pump may be waiting for bytes to clear, not for a slot
+			case space <- struct{}{}:
+			default:
+			}
+		}
+		if !delivered {
 			failed = append(failed, p.rec)
 		} else {
 			ok = append(ok, p.rec)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,6 +88,16 @@ func (s *fakeSink) ackSome() {
 		close(d.done)
 	}
 	s.pending = s.pending[n:]
+}
+
+// ackAll acknowledges every pending delivery.
+func (s *fakeSink) ackAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.pending {
+		close(d.done)
+	}
+	s.pending = nil
 }
 
 // cut drops the connection: pending deliveries fail.
@@ -248,5 +259,74 @@ func TestForwarderRefusalWaitsLonger(t *testing.T) {
 				t.Fatalf("no retry %v after a refusal", c.wait)
 			}
 		})
+	}
+}
+
+// The forwarder keeps about maxBytes of payload in flight, not a window
+// of the largest messages: with the broker silent it stops publishing
+// once the bound is reached (one message over at most), and it goes on,
+// in order, as PUBACKs free the bytes.
+func TestForwarderBoundsBytesInFlight(t *testing.T) {
+	box := buffer.NewMemory(buffer.Options{})
+	sink := &fakeSink{}
+	fwd := newTestForwarder(sink, box) // window 16
+	const limit, n = 10_000, 40
+	fwd.maxBytes = limit
+	pad := strings.Repeat("x", 2000)
+	for i := range n {
+		body := fmt.Appendf(nil, `"historical":false,"samples":[{"point":"p","ts":%d,"value":"%s","quality":"good"}]`, i, pad)
+		if _, err := box.Append([]buffer.Record{{Lane: buffer.LaneData, Boot: "b1", Created: time.Now(), Payload: body}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); fwd.run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	data := func() (msgs, bytes int) {
+		for _, m := range sink.messages() {
+			if strings.HasSuffix(m.Topic, "/data") {
+				msgs++
+				bytes += len(m.Payload)
+			}
+		}
+		return msgs, bytes
+	}
+	waitFor(t, 5*time.Second, func() bool { return len(sink.messages()) > 0 }) // the birth status
+	sink.ackAll()                                                              // before the pump starts: only the status is pending
+	waitFor(t, 5*time.Second, func() bool { m, _ := data(); return m > 0 })
+	time.Sleep(50 * time.Millisecond) // room to overshoot, if the bound did not hold
+	msgs, bytes := data()
+	size := bytes / msgs
+	if msgs >= 16 || bytes > limit+size {
+		t.Fatalf("%d messages (%d bytes) in flight with none acknowledged; want about %d bytes", msgs, bytes, limit)
+	}
+	if bytes < limit-size {
+		t.Fatalf("only %d bytes in flight; the bound is %d", bytes, limit)
+	}
+	go func() {
+		for ctx.Err() == nil {
+			sink.ackSome()
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	waitFor(t, 10*time.Second, func() bool { return box.Stats().Lanes[buffer.LaneData].Depth == 0 })
+	var prev uint64
+	for _, m := range sink.messages() {
+		if !strings.HasSuffix(m.Topic, "/data") {
+			continue
+		}
+		dm, err := wire.Decode(m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dm.Seq <= prev {
+			t.Fatalf("seq %d after %d", dm.Seq, prev)
+		}
+		prev = dm.Seq
+	}
+	if fwd.inflightBytes.Load() != 0 {
+		t.Fatalf("%d bytes still counted in flight", fwd.inflightBytes.Load())
 	}
 }
