@@ -53,6 +53,8 @@ type Bolt struct {
 	metaNext    [numLanes]uint64 // next seqs as stored in the meta bucket
 	lastCompact time.Time
 	lastDrop    time.Time
+	readBytes   int64 // guarded by mu: stored bytes read by Begin since its last dropMapped
+	dropAfter   int64 // guarded by mu: dropAfterRead; tests change it
 	broken      error // the file could not be reopened after compaction
 
 	ackErr error // guarded by mu: a deferred ack's failure, for the next Ack
@@ -102,6 +104,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		done:        make(chan struct{}),
 		flight:      newFlight(),
 		lastCompact: opts.Now(),
+		dropAfter:   dropAfterRead,
 	}
 	if err := b.load(); err != nil {
 		db.Close()
@@ -312,10 +315,10 @@ func (b *Bolt) begin(max int, spans ...Span) ([]Record, error) {
 		return nil, nil
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []Record
 	var sizes []int64
-	err := b.db.View(func(tx *bolt.Tx) error {
+	db := b.db
+	err := db.View(func(tx *bolt.Tx) error {
 		for _, s := range spans {
 			var err error
 			if out, sizes, err = b.pending(tx, s, out, sizes, max); err != nil {
@@ -325,10 +328,22 @@ func (b *Bolt) begin(max int, spans ...Span) ([]Record, error) {
 		return nil
 	})
 	if err != nil {
+		b.mu.Unlock()
 		return nil, fmt.Errorf("buffer: begin: %w", err)
 	}
 	for i, r := range out {
 		b.flight.take(r.Lane, r.Seq, sizes[i])
+		b.readBytes += sizes[i]
+	}
+	drop := b.readBytes >= b.dropAfter
+	if drop {
+		b.readBytes = 0
+	}
+	b.mu.Unlock()
+	if drop {
+		// Outside mu: the writer need not wait. A compaction that closed
+		// db meanwhile makes this a no-op (bbolt's View fails on it).
+		_ = dropMapped(db)
 	}
 	return out, nil
 }

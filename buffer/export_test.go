@@ -6,6 +6,14 @@ import bolt "go.etcd.io/bbolt"
 // does, so the simulation can use it as the model across reopens.
 func (m *Memory) Restart() { m.restart() }
 
+// SetDropAfterReadForTest sets how many stored bytes Begin reads before
+// it drops the pages it mapped (dropAfterRead).
+func (b *Bolt) SetDropAfterReadForTest(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dropAfter = n
+}
+
 // CorruptValueForTest overwrites the first data record's value with bytes
 // the codec rejects.
 func CorruptValueForTest(path string) error {
