@@ -54,12 +54,12 @@ type forwarder struct {
 // maxInflightBytes bounds the payload bytes published and not yet
 // acknowledged, besides the window's count of messages: a draining
 // backlog fills the whole window with the largest messages (a 10,000-point
-// scan is ten of about 65 KB), and 64 of them would be 4 MB of buffers
-// held until their PUBACKs, with paho's copy of each on top. 512 KiB is
-// most of a scan of 10,000 points (650 KB): its last messages wait for the
-// first PUBACKs, a few milliseconds on a live link, and a drain holds no
-// more than that.
-const maxInflightBytes = 512 << 10
+// scan is about twenty of 30 KB), and 64 of them would be 2 MB of buffers
+// held until their PUBACKs, with paho's copy of each on top. 1 MiB is more
+// than a scan of 10,000 points (650 KB), so live data is not held back,
+// and about what the window held at 1,200-byte records (64 of 20 KB):
+// the same throughput on a link with a long round trip.
+const maxInflightBytes = 1 << 20
 
 // room is how many more messages the byte bound lets the pump publish,
 // counting each as large as the largest yet (one, to learn it, before the
@@ -182,11 +182,11 @@ type pending struct {
 // free list, not a sync.Pool: a pool is emptied by every other GC, which at
 // 10,000 points comes several times a second, and each refill grew a
 // buffer step by step again. It keeps at most keptPayloads buffers (about
-// 65 KB each for the largest records), so a drain's full window does not
+// 38 KB each for the largest records), so a drain's full window does not
 // stay allocated after it.
 var payloads = make(chan *[]byte, keptPayloads)
 
-const keptPayloads = 24 // maxInflightBytes holds about 8 of the largest, the window 64 small ones
+const keptPayloads = 32 // maxInflightBytes holds about 30 of the largest
 
 func getPayload() *[]byte {
 	select {

@@ -14,16 +14,18 @@ import (
 // len-3 of its records kept: at 1,200-byte records a page ends half full,
 // at 300 bytes nine tenths. So a scan small enough to be a handful of
 // records (a commit each) is cut at smallDataBody; a large scan, whose
-// commit appends its records together, at maxDataBody: about 900 samples,
-// 60–65 KB of JSON, a message. Nearly a page each, they are stored in
-// 4.5 bytes a sample at 10,000 points (4.9 at 1,200 bytes, 7.0 at 2,400:
-// BenchmarkOutboxBytesPerSample), and a third as many messages as at
-// 1,200 bytes cost the agent 7–16 % less CPU a sample (the MQTT publish,
-// the PUBACK and the outbox's per-record work, measured at 1 s to 20 ms
-// by tests/bench). The forwarder bounds the bytes in flight
-// (maxInflightBytes), so larger messages do not hold more memory.
+// commit appends its records together, at maxDataBody: about 450
+// samples, 30 KB of JSON, a message. Two fill a page: 4.6 bytes a sample
+// stored at 10,000 points (4.9 at 1,200 bytes, 7.0 at 2,400, 4.5 at
+// 3,800: BenchmarkOutboxBytesPerSample). Fewer messages cost the agent
+// less CPU a sample (the MQTT publish, the PUBACK, the outbox's
+// per-record work): against 1,200 bytes, 5–10 % at 20 ms and 100 ms
+// (tests/bench, paired); 3,800 bytes saved 16 %, but backfill, which
+// counts records, then drained three times the bytes a second and the
+// agent's RSS rose 23–28 % while draining (the target is 20 %). The
+// forwarder bounds the bytes in flight as well (maxInflightBytes).
 const (
-	maxDataBody   = 3800
+	maxDataBody   = 1900
 	smallDataBody = 300
 	largeScan     = 2000 // reported samples from which a scan counts as large
 )
