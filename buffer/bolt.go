@@ -314,11 +314,24 @@ func (b *Bolt) begin(max int, spans ...Span) ([]Record, error) {
 	if max <= 0 {
 		return nil, nil
 	}
+	out, db, drop, err := b.take(max, spans)
+	if drop {
+		// Outside mu: the writer need not wait. A compaction that closed
+		// db meanwhile makes this a no-op (bbolt's View fails on it).
+		_ = dropMapped(db)
+	}
+	return out, err
+}
+
+// take reads the records for begin and marks them in flight. drop says
+// that Begin has read dropAfter bytes since it last dropped the pages it
+// mapped, and db is the database they were read from.
+func (b *Bolt) take(max int, spans []Span) (out []Record, db *bolt.DB, drop bool, err error) {
 	b.mu.Lock()
-	var out []Record
+	defer b.mu.Unlock()
 	var sizes []int64
-	db := b.db
-	err := db.View(func(tx *bolt.Tx) error {
+	db = b.db
+	err = db.View(func(tx *bolt.Tx) error {
 		for _, s := range spans {
 			var err error
 			if out, sizes, err = b.pending(tx, s, out, sizes, max); err != nil {
@@ -328,24 +341,16 @@ func (b *Bolt) begin(max int, spans ...Span) ([]Record, error) {
 		return nil
 	})
 	if err != nil {
-		b.mu.Unlock()
-		return nil, fmt.Errorf("buffer: begin: %w", err)
+		return nil, nil, false, fmt.Errorf("buffer: begin: %w", err)
 	}
 	for i, r := range out {
 		b.flight.take(r.Lane, r.Seq, sizes[i])
 		b.readBytes += sizes[i]
 	}
-	drop := b.readBytes >= b.dropAfter
-	if drop {
+	if drop = b.readBytes >= b.dropAfter; drop {
 		b.readBytes = 0
 	}
-	b.mu.Unlock()
-	if drop {
-		// Outside mu: the writer need not wait. A compaction that closed
-		// db meanwhile makes this a no-op (bbolt's View fails on it).
-		_ = dropMapped(db)
-	}
-	return out, nil
+	return out, db, drop, nil
 }
 
 // pending appends to out the oldest records of span s not in flight, and
