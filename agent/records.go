@@ -19,8 +19,8 @@ import (
 // stored at 10,000 points (4.9 at 1,200 bytes, 7.0 at 2,400, 4.5 at
 // 3,800: BenchmarkOutboxBytesPerSample). Fewer messages cost the agent
 // less CPU a sample (the MQTT publish, the PUBACK, the outbox's
-// per-record work): against 1,200 bytes, 5–10 % at 20 ms and 100 ms
-// (tests/bench, paired); 3,800 bytes saved 16 %, but backfill, which
+// per-record work): against 1,200 bytes, 4–10 % at 100 and 20 ms
+// (tests/bench, paired; nothing measurable at 1 s); 3,800 bytes saved 16 %, but backfill, which
 // counts records, then drained three times the bytes a second and the
 // agent's RSS rose 23–28 % while draining (the target is 20 %). The
 // forwarder bounds the bytes in flight as well (maxInflightBytes).
