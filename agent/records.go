@@ -20,10 +20,11 @@ import (
 // 3,800: BenchmarkOutboxBytesPerSample). Fewer messages cost the agent
 // less CPU a sample (the MQTT publish, the PUBACK, the outbox's
 // per-record work): against 1,200 bytes, 4–10 % at 100 and 20 ms
-// (tests/bench, paired; nothing measurable at 1 s); 3,800 bytes saved 16 %, but backfill, which
-// counts records, then drained three times the bytes a second and the
-// agent's RSS rose 23–28 % while draining (the target is 20 %). The
-// forwarder bounds the bytes in flight as well (maxInflightBytes).
+// (tests/bench, paired; nothing measurable at 1 s). 3,800 bytes saved
+// 16 %, but backfill, which counts records, then drained three times the
+// bytes a second and the agent's RSS rose 23–28 % while draining (the
+// target is 20 %). The forwarder bounds the bytes in flight as well
+// (maxInflightBytes).
 const (
 	maxDataBody   = 1900
 	smallDataBody = 300
