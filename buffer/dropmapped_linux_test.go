@@ -106,6 +106,6 @@ func TestBoltDropsMappedPagesAfterReading(t *testing.T) {
 		t.Fatalf("read %d records after dropping pages, want %d", n, records/2)
 	}
 	if grew := rssFile(t) - low; grew > 4<<20 {
-		t.Fatalf("reading %d MB with no drop by the writer left %d KB more mapped; want at most about 1 MB", records*size/2>>20, grew>>10)
+		t.Fatalf("reading %d MB with no drop by the writer left %d KB more mapped; want at most 4 MB (1 MB read between drops, and the pages around them)", records*size/2>>20, grew>>10)
 	}
 }
