@@ -113,8 +113,9 @@ const dropPagesEvery = time.Second
 // twice as large).
 const dropAfterRead = 256 << 10
 
-// dropReadPages drops the file pages mapped by reads, at most every
-// dropPagesEvery.
+// dropReadPages drops the file pages mapped since the last drop, by
+// commits and by reads alike, at most every dropPagesEvery (Begin drops
+// its own reads by volume as well).
 func (b *Bolt) dropReadPages() {
 	now := b.opts.Now()
 	if now.Sub(b.lastDrop) < dropPagesEvery {
