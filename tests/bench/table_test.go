@@ -102,5 +102,6 @@ func thousands(f float64) string {
 }
 
 func TestMain(m *testing.M) {
+	harness.Release = true // measure the agent gateways run
 	harness.Main(m, func() { printTable(os.Stdout) })
 }

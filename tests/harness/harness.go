@@ -22,6 +22,13 @@ import (
 	"canary/drivers/modbus/modbustest"
 )
 
+// Release makes Binary build what ships to gateways (-tags nodemo,
+// as firmware/release builds it): without `canary demo`, whose broker
+// and simulator packages would otherwise run their init and add about
+// 1 MiB of RSS the shipped agent does not have. The benchmarks set it;
+// the CLI tests need demo.
+var Release bool
+
 var (
 	buildOnce sync.Once
 	binPath   string
@@ -61,7 +68,11 @@ func Binary(tb testing.TB) string {
 		// profiles CANARY_CPUPROFILE and CANARY_MEMPROFILE name.
 		// CGO_ENABLED=0 as the release builds it: static, no libc mapped
 		// into the process (1.5 MiB of RSS the shipped agent does not have).
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", os.Getenv("CANARY_BUILD_TAGS"), "-o", binPath, ".")
+		tags := os.Getenv("CANARY_BUILD_TAGS")
+		if Release {
+			tags = strings.Trim("nodemo,"+tags, ",")
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", tags, "-o", binPath, ".")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
