@@ -130,6 +130,22 @@ watch:
 	return u
 }
 
+// saveSmaps copies the agent's /proc/PID/smaps to CANARY_SMAPS, when
+// set, at the end of a steady window: which mappings the RSS is.
+func saveSmaps(b *testing.B, pid int) {
+	path := os.Getenv("CANARY_SMAPS")
+	if path == "" {
+		return
+	}
+	d, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err == nil {
+		err = os.WriteFile(path, d, 0o644)
+	}
+	if err != nil {
+		b.Errorf("CANARY_SMAPS: %v", err)
+	}
+}
+
 func (r *rig) stop(b *testing.B) {
 	if err := r.agent.Stop(30 * time.Second); err != nil {
 		b.Error(err)
@@ -183,6 +199,7 @@ func steady(b *testing.B, points int, iv time.Duration, inflight int) {
 		commits = (c1 - c0) / win.Seconds()
 	}
 	gor := agentGoroutines(r.http)
+	saveSmaps(b, r.agent.Pid())
 	b.StopTimer()
 	r.stop(b)
 	lost, dups := r.plat.integrity()
