@@ -50,7 +50,8 @@ func BenchmarkBinarySize(b *testing.B) {
 }
 
 // BenchmarkIdle is the agent's footprint with one point scanned every
-// second: RSS (and its anonymous part) and goroutines. It ignores b.N.
+// second: RSS (and its anonymous part), goroutines and the CPU an idle
+// agent spends, over CANARY_BENCH_WINDOW (default 10s). It ignores b.N.
 func BenchmarkIdle(b *testing.B) {
 	if testing.Short() {
 		b.Skip("end-to-end benchmark: skipped with -short")
@@ -58,7 +59,7 @@ func BenchmarkIdle(b *testing.B) {
 	r := startRig(b, 1, time.Second, rigOptions{})
 	b.ResetTimer()
 	r.plat.openWindow(time.Now())
-	u := r.watch(b, 10*time.Second, nil)
+	u := r.watch(b, envDuration("CANARY_BENCH_WINDOW", 10*time.Second), nil)
 	w := r.plat.closeWindow()
 	gor := agentGoroutines(r.http)
 	b.StopTimer()
