@@ -130,8 +130,12 @@ func (r *Runner) runOne(ctx context.Context, a *Agent, t *trial, first bool) (re
 	if t != nil {
 		deadline = time.After(time.Until(t.deadline))
 	}
-	poll := time.NewTicker(200 * time.Millisecond)
-	defer poll.Stop()
+	var poll <-chan time.Time // the uplink, watched only while a trial waits for it
+	if t != nil {
+		tk := time.NewTicker(200 * time.Millisecond)
+		defer tk.Stop()
+		poll = tk.C
+	}
 	var wd <-chan time.Time
 	if d := sdnotify.WatchdogInterval(); d > 0 {
 		tk := time.NewTicker(d)
@@ -154,10 +158,10 @@ func (r *Runner) runOne(ctx context.Context, a *Agent, t *trial, first bool) (re
 		case req := <-r.reqs:
 			stop()
 			return req, false
-		case <-poll.C:
-			if up, _, _ := a.fwd.link(); t != nil && up {
+		case <-poll:
+			if up, _, _ := a.fwd.link(); up {
 				r.commit(a, t)
-				t, deadline = nil, nil
+				t, deadline, poll = nil, nil, nil
 			}
 		case <-deadline:
 			_, _, lastErr := a.fwd.link()
