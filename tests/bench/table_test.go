@@ -70,6 +70,9 @@ func printTable(w *os.File) {
 	rowsMu.Lock()
 	defer rowsMu.Unlock()
 	if len(rows) == 0 {
+		if !testing.Short() {
+			fmt.Fprintln(w, "\nno end-to-end scenario ran: -v shows why (mosquitto not installed, or none matched -bench)")
+		}
 		return
 	}
 	fmt.Fprintln(w, "\n| scenario | points | interval | delivered samples/s | agent CPU-s / M samples | samples / CPU-s | RSS avg / max MiB (anon max) | read→deliver p50 / p99 ms | lost / dup | notes |")
