@@ -234,7 +234,7 @@ func cmdRun(args []string, stderr io.Writer, w Wiring) int {
 		fmt.Fprintln(stderr, "canary run:", err)
 		return ExitUsage
 	}
-	tuneGC()
+	tuneRuntime()
 	// The parsed YAML of a 10,000-point config is garbage now; hand its
 	// pages back before the agent starts (about 0.6 MiB less RSS at
 	// 10,000 points in two paired runs, see tests/bench/RESULTS.md).
@@ -260,9 +260,24 @@ func cmdRun(args []string, stderr io.Writer, w Wiring) int {
 // software.
 const gcPercent = 50
 
-func tuneGC() {
+// maxProcs is the agent's GOMAXPROCS unless the environment sets one. The
+// agent is I/O-bound (a scan of 10,000 points is a few ms of CPU), and
+// with more than one P the scheduler spins idle Ps awake on every Modbus
+// reply and MQTT ack: paired runs on 2 cores spent 20–30 % less CPU a
+// sample with one at 1 s and 100 ms scans, 5 % at 20 ms
+// (tests/bench/RESULTS.md). It also keeps the agent to one core's worth
+// of Go code next to the gateway's other software; blocking system calls
+// (fsync) still run on threads of their own.
+const maxProcs = 1
+
+// tuneRuntime sets GOGC and GOMAXPROCS for `canary run` where the
+// environment leaves them unset.
+func tuneRuntime() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(maxProcs)
 	}
 }
 
