@@ -263,8 +263,8 @@ const gcPercent = 50
 // maxProcs is the agent's GOMAXPROCS unless the environment sets one. The
 // agent is I/O-bound (a scan of 10,000 points is a few ms of CPU), and
 // with more than one P the scheduler spins idle Ps awake on every Modbus
-// reply and MQTT ack: paired runs on 2 cores spent 20–30 % less CPU a
-// sample with one at 1 s and 100 ms scans, 5 % at 20 ms
+// reply and MQTT ack: paired runs on 2 cores spent 11–31 % less CPU a
+// sample with one at 1 s and 100 ms scans, 1–8 % at 20 ms
 // (tests/bench/RESULTS.md). It also keeps the agent to one core's worth
 // of Go code next to the gateway's other software; blocking system calls
 // (fsync) still run on threads of their own.

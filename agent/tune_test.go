@@ -6,47 +6,38 @@ import (
 	"testing"
 )
 
-// restoreRuntime puts GOMAXPROCS and GOGC back as they were before tuneRuntime.
-func restoreRuntime(t *testing.T) {
+// `canary run` runs on one P and at GOGC=50 unless the environment says
+// otherwise (the CPU and memory figures of tests/bench rest on both); an
+// operator's GOMAXPROCS or GOGC (a systemd Environment= line), which the
+// runtime read at start, wins.
+func TestTuneRuntime(t *testing.T) {
 	procs := runtime.GOMAXPROCS(0)
 	gc := debug.SetGCPercent(100)
-	debug.SetGCPercent(gc)
 	t.Cleanup(func() {
 		runtime.GOMAXPROCS(procs)
 		debug.SetGCPercent(gc)
 	})
-}
-
-// `canary run` runs on one P and at GOGC=50 unless the environment says
-// otherwise: the CPU and memory figures of tests/bench rest on both.
-func TestTuneRuntimeDefaults(t *testing.T) {
-	restoreRuntime(t)
-	t.Setenv("GOMAXPROCS", "")
-	t.Setenv("GOGC", "")
-	runtime.GOMAXPROCS(4)
-	debug.SetGCPercent(100)
-	tuneRuntime()
-	if got := runtime.GOMAXPROCS(0); got != maxProcs {
-		t.Errorf("GOMAXPROCS = %d with the environment unset, want %d", got, maxProcs)
-	}
-	if got := debug.SetGCPercent(100); got != gcPercent {
-		t.Errorf("GOGC = %d with the environment unset, want %d", got, gcPercent)
-	}
-}
-
-// An operator's GOMAXPROCS or GOGC (a systemd Environment= line) wins: the
-// runtime read them at start and tuneRuntime leaves them alone.
-func TestTuneRuntimeLeavesTheEnvironmentsChoice(t *testing.T) {
-	restoreRuntime(t)
-	t.Setenv("GOMAXPROCS", "3")
-	t.Setenv("GOGC", "200")
-	runtime.GOMAXPROCS(3)
-	debug.SetGCPercent(200)
-	tuneRuntime()
-	if got := runtime.GOMAXPROCS(0); got != 3 {
-		t.Errorf("GOMAXPROCS = %d with GOMAXPROCS=3 set, want 3", got)
-	}
-	if got := debug.SetGCPercent(100); got != 200 {
-		t.Errorf("GOGC = %d with GOGC=200 set, want 200", got)
+	for _, c := range []struct {
+		name                string
+		envProcs, envGC     string
+		startProcs, startGC int // what the runtime took from the environment
+		wantProcs, wantGC   int
+	}{
+		{"environment unset", "", "", 4, 100, maxProcs, gcPercent},
+		{"environment set", "3", "200", 3, 200, 3, 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("GOMAXPROCS", c.envProcs)
+			t.Setenv("GOGC", c.envGC)
+			runtime.GOMAXPROCS(c.startProcs)
+			debug.SetGCPercent(c.startGC)
+			tuneRuntime()
+			if got := runtime.GOMAXPROCS(0); got != c.wantProcs {
+				t.Errorf("GOMAXPROCS = %d, want %d", got, c.wantProcs)
+			}
+			if got := debug.SetGCPercent(100); got != c.wantGC {
+				t.Errorf("GOGC = %d, want %d", got, c.wantGC)
+			}
+		})
 	}
 }
