@@ -95,7 +95,7 @@ type usage struct {
 // returns true (checked at each sample) or limit passes.
 func (r *rig) watch(b *testing.B, limit time.Duration, done func() bool) usage {
 	pid := r.agent.Pid()
-	cpu0, err := harness.CPUTicks(pid)
+	cpu0, err := harness.CPUTime(pid)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,12 +116,12 @@ watch:
 			u.rss = append(u.rss, m)
 		}
 	}
-	cpu1, err := harness.CPUTicks(pid)
+	cpu1, err := harness.CPUTime(pid)
 	if err != nil {
 		b.Fatal(err)
 	}
 	u.elapsed = time.Since(start)
-	u.cpuSec = float64(cpu1-cpu0) / harness.ClockTicks
+	u.cpuSec = (cpu1 - cpu0).Seconds()
 	for _, m := range u.rss {
 		u.rssAvg += m.RSS / float64(len(u.rss))
 		u.rssMax, u.anonMax, u.fileMax = max(u.rssMax, m.RSS), max(u.anonMax, m.Anon), max(u.fileMax, m.File)

@@ -275,12 +275,11 @@ func CountUp(srv *modbustest.Server, points int, period time.Duration) (stop fun
 	return func() { once.Do(func() { cancel(); <-done }) }
 }
 
-// ClockTicks is the USER_HZ of /proc/PID/stat times on Linux.
-const ClockTicks = 100
+// clockTicks is the USER_HZ of /proc/PID/stat times on Linux.
+const clockTicks = 100
 
-// CPUTicks is utime+stime of pid in clock ticks (/proc/PID/stat fields 14
-// and 15).
-func CPUTicks(pid int) (uint64, error) {
+// cpuFromTicks is utime+stime of pid (/proc/PID/stat fields 14 and 15).
+func cpuFromTicks(pid int) (time.Duration, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -296,7 +295,7 @@ func CPUTicks(pid int) (uint64, error) {
 	if err1 != nil || err2 != nil {
 		return 0, fmt.Errorf("parse /proc/%d/stat: %v %v", pid, err1, err2)
 	}
-	return ut + st, nil
+	return time.Duration(ut+st) * (time.Second / clockTicks), nil
 }
 
 // RSSMiB is VmRSS of pid in MiB.
