@@ -8,6 +8,7 @@ require (
 	github.com/goburrow/serial v0.1.0
 	github.com/google/go-cmp v0.7.0
 	github.com/gopcua/opcua v0.9.1
+	github.com/gorilla/websocket v1.5.3
 	github.com/mochi-mqtt/server/v2 v2.7.9
 	github.com/prometheus/common v0.73.1
 	github.com/simonvetter/modbus v1.6.4
@@ -19,7 +20,6 @@ require (
 
 require (
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pandatix/go-abnf v0.5.3 // indirect
@@ -31,6 +31,7 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-// paho v1.5.1 with one change: a publish no longer copies its payload
+// paho v1.5.1 with one change: a publish reuses its packet buffer instead
+// of a new one as large as its payload
 // (third_party/paho.mqtt.golang/CANARY.md).
 replace github.com/eclipse/paho.mqtt.golang v1.5.1 => ./third_party/paho.mqtt.golang

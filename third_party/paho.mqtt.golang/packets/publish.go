@@ -20,7 +20,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 )
 
 // PublishPacket is an internal representation of the fields of the
@@ -47,13 +46,45 @@ func (p *PublishPacket) Write(w io.Writer) error {
 	p.FixedHeader.RemainingLength = body.Len() + len(p.Payload)
 	packet := p.FixedHeader.pack()
 	packet.Write(body.Bytes())
-	// Canary's patch (see CANARY.md): the payload goes out as it is, in
-	// one writev with the header, instead of being copied after the
-	// header into a buffer as large as itself.
-	bufs := net.Buffers{packet.Bytes(), p.Payload}
-	_, err = bufs.WriteTo(w)
+	// Canary's patch (see CANARY.md): the packet is put together in a
+	// buffer kept for the next publish instead of a new one as large as
+	// the payload, and still goes out in one Write, as upstream's does
+	// (a WebSocket message or a TLS record a packet).
+	buf := getPacketBuf()
+	buf.Write(packet.Bytes())
+	buf.Write(p.Payload)
+	_, err = w.Write(buf.Bytes())
+	putPacketBuf(buf)
 
 	return err
+}
+
+// packetBufs are the buffers Write puts packets together in: a few, for
+// the clients of a process (each writes from one goroutine); not a
+// sync.Pool, which drops its buffers at every other garbage collection.
+var packetBufs = make(chan *bytes.Buffer, 4)
+
+// maxKeptPacketBuf is the largest buffer kept for the next packet.
+const maxKeptPacketBuf = 256 << 10
+
+func getPacketBuf() *bytes.Buffer {
+	select {
+	case b := <-packetBufs:
+		return b
+	default:
+		return new(bytes.Buffer)
+	}
+}
+
+func putPacketBuf(b *bytes.Buffer) {
+	if b.Cap() > maxKeptPacketBuf {
+		return
+	}
+	b.Reset()
+	select {
+	case packetBufs <- b:
+	default:
+	}
 }
 
 // Unpack decodes the details of a ControlPacket after the fixed
