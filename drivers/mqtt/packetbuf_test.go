@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"math/bits"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -31,18 +30,18 @@ func TestPublishReusesPacketBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	payload := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 	var got atomic.Int64 // payload bytes the broker received, checked
 	bad := make(chan error, 1)
-	go fakeBroker(ln, size, &got, bad)
+	go fakeBroker(ln, payload, &got, bad)
 
-	o := paho.NewClientOptions().AddBroker("tcp://" + ln.Addr().String()).SetClientID("nocopy").
+	o := paho.NewClientOptions().AddBroker("tcp://" + ln.Addr().String()).SetClientID("packetbuf").
 		SetAutoReconnect(false).SetConnectRetry(false)
 	c := paho.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}
 	defer c.Disconnect(0)
-	payload := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -61,6 +60,11 @@ func TestPublishReusesPacketBuffer(t *testing.T) {
 	}
 	runtime.ReadMemStats(&after)
 	if got.Load() != n*size {
+		select {
+		case err := <-bad:
+			t.Fatal(err)
+		default:
+		}
 		t.Fatalf("broker received %d payload bytes, want %d", got.Load(), n*size)
 	}
 	alloc := after.TotalAlloc - before.TotalAlloc
@@ -71,14 +75,14 @@ func TestPublishReusesPacketBuffer(t *testing.T) {
 }
 
 // fakeBroker accepts one client, answers its CONNECT and reads PUBLISH
-// packets, counting payload bytes that are all size long and intact.
-func fakeBroker(ln net.Listener, size int, got *atomic.Int64, bad chan<- error) {
+// packets, counting the bytes of payloads that are want to the byte.
+func fakeBroker(ln net.Listener, want []byte, got *atomic.Int64, bad chan<- error) {
 	nc, err := ln.Accept()
 	if err != nil {
 		return
 	}
 	defer nc.Close()
-	buf := make([]byte, size+64)
+	buf := make([]byte, len(want)+64)
 	for {
 		var h [1]byte
 		if _, err := io.ReadFull(nc, h[:]); err != nil {
@@ -86,7 +90,7 @@ func fakeBroker(ln net.Listener, size int, got *atomic.Int64, bad chan<- error) 
 		}
 		n, err := remainingLength(nc)
 		if err == nil && n > len(buf) {
-			err = fmt.Errorf("a %d-byte packet, more than a publish of %d", n, size)
+			err = fmt.Errorf("a %d-byte packet, more than a publish of %d", n, len(want))
 		}
 		if err != nil {
 			bad <- err
@@ -101,8 +105,8 @@ func fakeBroker(ln net.Listener, size int, got *atomic.Int64, bad chan<- error) 
 		case 3: // PUBLISH, QoS 0: topic length, topic, payload
 			tl := int(buf[0])<<8 | int(buf[1])
 			p := buf[2+tl : n]
-			if len(p) != size || p[0] != '0' || p[size-1] != 'f' {
-				bad <- fmt.Errorf("a publish of %d payload bytes, not the %d sent or not intact", len(p), size)
+			if !bytes.Equal(p, want) {
+				bad <- fmt.Errorf("a publish of %d payload bytes, not the %d sent", len(p), len(want))
 				return
 			}
 			got.Add(int64(len(p)))
@@ -175,11 +179,12 @@ func readPackets(ws *websocket.Conn, n, size int) error {
 		if err != nil {
 			return err
 		}
-		rl, err := remainingLength(bytes.NewReader(msg[1:]))
+		r := bytes.NewReader(msg[1:])
+		rl, err := remainingLength(r)
 		if err != nil {
 			return err
 		}
-		head := 1 + (bits.Len(uint(rl))+6)/7 // fixed header: type byte and the length's bytes
+		head := len(msg) - r.Len() // fixed header: the type byte and the length's bytes
 		if kind != websocket.BinaryMessage || head+rl != len(msg) {
 			return fmt.Errorf("a message of %d bytes holding a packet of %d: not one packet a message", len(msg), head+rl)
 		}

@@ -1,7 +1,7 @@
 // Package harness runs the real canary binary for end-to-end tests and
 // benchmarks: it builds the binary once per test process, writes configs
 // for a simulated Modbus rack, starts and stops agent processes, and reads
-// their CPU time and RSS from /proc.
+// their CPU time (the process CPU clock) and RSS (/proc).
 package harness
 
 import (
