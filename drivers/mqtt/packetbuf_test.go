@@ -30,26 +30,15 @@ func TestPublishReusesPacketBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	payload := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	payload := testPayload(size)
 	var got atomic.Int64 // payload bytes the broker received, checked
 	bad := make(chan error, 1)
 	go fakeBroker(ln, payload, &got, bad)
-
-	o := paho.NewClientOptions().AddBroker("tcp://" + ln.Addr().String()).SetClientID("packetbuf").
-		SetAutoReconnect(false).SetConnectRetry(false)
-	c := paho.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer c.Disconnect(0)
+	c := connectPaho(t, "tcp://"+ln.Addr().String(), "packetbuf")
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	for i := 0; i < n; i++ {
-		if tok := c.Publish("t", 0, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-			t.Fatalf("publish %d: %v", i, tok.Error())
-		}
-	}
+	publishN(t, c, payload, n)
 	deadline := time.Now().Add(10 * time.Second)
 	for got.Load() < n*size && time.Now().Before(deadline) {
 		select {
@@ -147,20 +136,7 @@ func TestWebSocketPublishIsOneMessage(t *testing.T) {
 		got <- readPackets(ws, n, size)
 	}))
 	defer srv.Close()
-
-	o := paho.NewClientOptions().AddBroker("ws://" + srv.Listener.Addr().String()).SetClientID("ws-frames").
-		SetAutoReconnect(false).SetConnectRetry(false)
-	c := paho.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer c.Disconnect(0)
-	payload := bytes.Repeat([]byte("0123456789abcdef"), size/16)
-	for i := 0; i < n; i++ {
-		if tok := c.Publish("t", 0, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-			t.Fatalf("publish %d: %v", i, tok.Error())
-		}
-	}
+	publishN(t, connectPaho(t, "ws://"+srv.Listener.Addr().String(), "ws-frames"), testPayload(size), n)
 	select {
 	case err := <-got:
 		if err != nil {
@@ -201,4 +177,30 @@ func readPackets(ws *websocket.Conn, n, size int) error {
 		}
 	}
 	return nil
+}
+
+func testPayload(size int) []byte { return bytes.Repeat([]byte("0123456789abcdef"), size/16) }
+
+// connectPaho connects a bare paho client (no reconnects) to url; it
+// disconnects at cleanup.
+func connectPaho(t *testing.T, url, id string) paho.Client {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(id).
+		SetAutoReconnect(false).SetConnectRetry(false))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", url, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(0) })
+	return c
+}
+
+// publishN publishes payload n times on topic "t" at QoS 0, each written
+// before the next.
+func publishN(t *testing.T, c paho.Client, payload []byte, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if tok := c.Publish("t", 0, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
 }
