@@ -122,19 +122,32 @@ func TestHealthzUnhealthyReasons(t *testing.T) {
 		Reasons  []string  `json:"reasons"`
 		Warnings []Warning `json:"warnings"`
 	}
-	waitFor(t, 5*time.Second, func() bool {
+	// Before the first connect attempt has failed, the uplink reason reads
+	// "not connected yet"; wait for the attempt's own error.
+	healthy := func() (code int, reasons []string) {
 		resp, err := http.Get(srv.URL + "/healthz")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
+		body.Reasons = nil
 		_ = json.NewDecoder(resp.Body).Decode(&body)
-		return resp.StatusCode == http.StatusServiceUnavailable && len(body.Reasons) == 2
-	})
-	joined := strings.Join(body.Reasons, "\n")
-	if !strings.Contains(joined, "uplink_down: uplink down: fake: connection refused") ||
-		!strings.Contains(joined, "device_offline:dev: device dev offline: fake: timeout") {
-		t.Errorf("reasons %q", body.Reasons)
+		return resp.StatusCode, body.Reasons
+	}
+	want := []string{
+		"uplink_down: uplink down: fake: connection refused",
+		"device_offline:dev: device dev offline: fake: timeout",
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		code, reasons := healthy()
+		joined := strings.Join(reasons, "\n")
+		if code == http.StatusServiceUnavailable && len(reasons) == 2 &&
+			strings.Contains(joined, want[0]) && strings.Contains(joined, want[1]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthz %d, reasons %q; want 503 with %q", code, reasons, want)
+		}
 	}
 	st := a.status("online")
 	if len(st.Warnings) < 2 || st.Warnings[0].Severity != SevError || st.Warnings[0].Since == 0 {
