@@ -52,6 +52,7 @@ func (b *Bus) Run(ctx context.Context, emit func(drivers.Scan)) error {
 	for {
 		u := b.earliest()
 		if wait := u.next.Sub(b.clock.Now()); wait > 0 {
+			disarm(c)
 			select {
 			case <-ctx.Done():
 				return nil

@@ -36,6 +36,19 @@ type conn interface {
 	close()
 }
 
+// disarmer is a conn that can clear its I/O deadlines between polls. A
+// deadline left set after the last reply still fires, for nothing: one
+// wakeup of an otherwise idle agent per device and poll, whenever the
+// device timeout is shorter than the interval.
+type disarmer interface{ disarm() }
+
+// disarm clears c's deadlines if it has any.
+func disarm(c conn) {
+	if d, ok := c.(disarmer); ok {
+		d.disarm()
+	}
+}
+
 // tcpConn is Modbus TCP: goburrow's client and MBAP packager over a
 // transport of our own. goburrow's TCP transporter holds its mutex for the
 // whole exchange, so its Close cannot interrupt a blocked read; ours can be
@@ -58,6 +71,12 @@ func newTCPConn(addr string, timeout time.Duration) *tcpConn {
 
 func (c *tcpConn) connect(ctx context.Context) error { return c.t.dial(ctx) }
 func (c *tcpConn) close()                            { c.t.close() }
+
+func (c *tcpConn) disarm() {
+	if c.t.nc != nil {
+		c.t.nc.SetDeadline(time.Time{})
+	}
+}
 
 func (c *tcpConn) read(ctx context.Context, r *request) ([]byte, error) {
 	if err := c.t.dial(ctx); err != nil {
@@ -128,6 +147,8 @@ type tcpTransport struct {
 	br      *bufio.Reader   // replies, read through one buffer
 	frame   [mbapMax]byte   // the reply being read
 	ctx     context.Context // of the request in flight, set by tcpConn.read
+	// wrap, when set, wraps each new connection (tests watch deadlines).
+	wrap func(net.Conn) net.Conn
 }
 
 func (t *tcpTransport) dial(ctx context.Context) error {
@@ -138,6 +159,9 @@ func (t *tcpTransport) dial(ctx context.Context) error {
 	nc, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
 		return commErr(ctx, err)
+	}
+	if t.wrap != nil {
+		nc = t.wrap(nc)
 	}
 	t.nc, t.br = nc, bufio.NewReaderSize(nc, 4096)
 	return nil

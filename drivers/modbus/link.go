@@ -145,4 +145,5 @@ func (l *tcpLink) drain() int {
 	return n
 }
 
-func (l *tcpLink) close() { l.nc.Close() }
+func (l *tcpLink) close()  { l.nc.Close() }
+func (l *tcpLink) disarm() { l.nc.SetDeadline(time.Time{}) }

@@ -66,6 +66,12 @@ func (c *rtuConn) close() {
 	}
 }
 
+func (c *rtuConn) disarm() {
+	if d, ok := c.l.(disarmer); ok {
+		d.disarm()
+	}
+}
+
 func (c *rtuConn) read(ctx context.Context, r *request) ([]byte, error) {
 	if err := c.connect(ctx); err != nil {
 		return nil, err

@@ -38,11 +38,19 @@ func runBus(t *testing.T, env drivers.Env, devs ...config.Device) chan drivers.S
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runScanner(t, b)
+}
+
+// runScanner runs s (a Source or a Bus) until the test ends and returns
+// its scans, each with its own copy of the samples.
+func runScanner(t *testing.T, s interface {
+	Run(context.Context, func(drivers.Scan)) error
+}) chan drivers.Scan {
 	scans := make(chan drivers.Scan, 1024)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- b.Run(ctx, func(s drivers.Scan) {
+		done <- s.Run(ctx, func(s drivers.Scan) {
 			s.Samples = append([]drivers.Sample(nil), s.Samples...)
 			scans <- s
 		})
@@ -52,7 +60,7 @@ func runBus(t *testing.T, env drivers.Env, devs ...config.Device) chan drivers.S
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			t.Error("Bus.Run did not return after cancel")
+			t.Error("Run did not return after cancel")
 		}
 	})
 	return scans

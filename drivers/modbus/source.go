@@ -35,6 +35,7 @@ func (s *Source) Run(ctx context.Context, emit func(drivers.Scan)) error {
 	defer tick.Stop()
 	for {
 		scan := s.poll(ctx, c)
+		disarm(c)
 		drain(tick.C())
 		if ctx.Err() != nil {
 			return nil // a poll cut short by shutdown says nothing about the device
