@@ -2,11 +2,13 @@ package mqtt_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -70,6 +72,11 @@ func fakeBroker(ln net.Listener, want []byte, got *atomic.Int64, bad chan<- erro
 	if err != nil {
 		return
 	}
+	serveFake(nc, want, got, bad)
+}
+
+// serveFake is fakeBroker's side of one connection, until it ends.
+func serveFake(nc net.Conn, want []byte, got *atomic.Int64, bad chan<- error) {
 	defer nc.Close()
 	buf := make([]byte, len(want)+64)
 	for {
@@ -95,7 +102,7 @@ func fakeBroker(ln net.Listener, want []byte, got *atomic.Int64, bad chan<- erro
 			tl := int(buf[0])<<8 | int(buf[1])
 			p := buf[2+tl : n]
 			if !bytes.Equal(p, want) {
-				bad <- fmt.Errorf("a publish of %d payload bytes, not the %d sent", len(p), len(want))
+				bad <- fmt.Errorf("a publish of %d payload bytes that are not the %d sent", len(p), len(want))
 				return
 			}
 			got.Add(int64(len(p)))
@@ -117,6 +124,90 @@ func remainingLength(r io.Reader) (int, error) {
 		shift += 7
 	}
 	return 0, io.ErrUnexpectedEOF
+}
+
+// A publish whose Write fails partway (the link drops in the middle of
+// a packet) hands its buffer back empty: the first packet on the next
+// connection is that publish alone, not the remains of the failed one
+// followed by it.
+func TestPublishAfterFailedWrite(t *testing.T) {
+	const size = 64 << 10
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	failed, second := testPayload(size), bytes.ToUpper(testPayload(size))
+	var got atomic.Int64
+	bad := make(chan error, 1)
+	go func() {
+		first, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		serveFake(first, failed, new(atomic.Int64), make(chan error, 1)) // sees half a packet, then EOF
+		fakeBroker(ln, second, &got, bad)
+	}()
+	var conns atomic.Int32
+	lost := make(chan error, 1)
+	opts := paho.NewClientOptions().AddBroker("tcp://" + ln.Addr().String()).SetClientID("halfwrite").
+		SetAutoReconnect(false).SetConnectRetry(false).
+		SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err }).
+		SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+			nc, err := net.Dial("tcp", u.Host)
+			if err != nil || conns.Add(1) > 1 {
+				return nc, err
+			}
+			return &halfWriter{Conn: nc}, nil
+		})
+	c := paho.NewClient(opts)
+	defer c.Disconnect(0)
+	for i, payload := range [][]byte{failed, second} {
+		if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("connect %d: %v", i+1, tok.Error())
+		}
+		tok := c.Publish("t", 0, false, payload)
+		if !tok.WaitTimeout(5 * time.Second) {
+			t.Fatalf("publish %d did not complete", i+1)
+		}
+		if i == 0 {
+			// paho notices the broken link and drops the connection.
+			select {
+			case err := <-lost:
+				t.Logf("connection lost: %v", err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("still connected after a write failed")
+			}
+		} else if tok.Error() != nil {
+			t.Fatalf("publish on the new connection: %v", tok.Error())
+		}
+	}
+	for end := time.Now().Add(10 * time.Second); got.Load() < size; {
+		select {
+		case err := <-bad:
+			t.Fatal(err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(end) {
+			t.Fatalf("broker received %d payload bytes of the second publish, want %d", got.Load(), size)
+		}
+	}
+}
+
+// halfWriter is a link that drops in the middle of the first packet
+// larger than 1 KiB: it writes half of it, then fails and closes.
+type halfWriter struct {
+	net.Conn
+	failed atomic.Bool
+}
+
+func (h *halfWriter) Write(p []byte) (int, error) {
+	if len(p) <= 1<<10 || h.failed.Swap(true) {
+		return h.Conn.Write(p)
+	}
+	n, _ := h.Conn.Write(p[:len(p)/2])
+	h.Conn.Close()
+	return n, errors.New("halfWriter: link dropped mid-packet")
 }
 
 // Over WebSocket each packet stays one binary message, as upstream paho
