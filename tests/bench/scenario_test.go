@@ -22,6 +22,7 @@ import (
 
 	"canary/drivers/modbus/modbustest"
 	"canary/drivers/mqtt/mqtttest"
+	"canary/drivers/opcua/opcuatest"
 	"canary/tests/harness"
 )
 
@@ -54,7 +55,8 @@ type rigOptions struct {
 	persistent bool   // broker persistence and a persistent platform session (outages)
 	extra      string // more points
 	change     time.Duration
-	inflight   int // Modbus requests in flight (max_inflight); 0: the default, 1
+	inflight   int  // Modbus requests in flight (max_inflight); 0: the default, 1
+	opcua      bool // the device is the gopcua server, not Modbus (r.srv stays nil)
 }
 
 // startRig starts the server (points holding registers counting up
@@ -64,14 +66,21 @@ func startRig(b *testing.B, points int, iv time.Duration, o rigOptions) *rig {
 	bin := harness.Binary(b)
 	r := &rig{points: points, iv: iv, http: harness.FreeAddr(b)}
 	r.broker = mqtttest.StartMosquitto(b, mqtttest.MosquittoOptions{Persistence: o.persistent, Quiet: true})
-	r.srv = modbustest.Start(b)
 	if o.change == 0 {
 		o.change = min(iv/2, 50*time.Millisecond)
 	}
-	b.Cleanup(harness.CountUp(r.srv, points, o.change))
-	r.plat = newPlatform(b, r.broker.URL(), o.persistent)
-	rack := harness.Rack{Dir: b.TempDir(), ModbusAddr: r.srv.Addr(), BrokerURL: r.broker.URL(), Points: points,
+	rack := harness.Rack{Dir: b.TempDir(), BrokerURL: r.broker.URL(), Points: points,
 		Interval: iv, LogLevel: "warn", DefaultReconnect: true, HTTP: r.http, Extra: o.extra, ModbusInflight: o.inflight}
+	if o.opcua {
+		srv := opcuatest.Start(b, opcuatest.Options{Vars: harness.OPCUAVars(points)})
+		b.Cleanup(harness.CountUpOPCUA(srv, points, o.change))
+		rack.OPCUAEndpoint = srv.URL
+	} else {
+		r.srv = modbustest.Start(b)
+		b.Cleanup(harness.CountUp(r.srv, points, o.change))
+		rack.ModbusAddr = r.srv.Addr()
+	}
+	r.plat = newPlatform(b, r.broker.URL(), o.persistent)
 	r.agent = harness.StartAgent(b, bin, rack.WriteConfig(b))
 	deadline := time.Now().Add(30 * time.Second)
 	for r.plat.samples() == 0 {
@@ -191,8 +200,37 @@ func BenchmarkSteady(b *testing.B) {
 	}
 }
 
+// BenchmarkOPCUA is BenchmarkSteady over OPC UA: the gopcua server in
+// this process with every variable changing, the agent subscribed to
+// them all in one session with the interval as the publishing interval.
+// The latency is from the server's source time of a change, so it
+// includes up to one publishing interval. It ignores b.N.
+func BenchmarkOPCUA(b *testing.B) {
+	if testing.Short() {
+		b.Skip("end-to-end benchmark: skipped with -short")
+	}
+	for _, c := range []struct {
+		points int
+		iv     time.Duration
+	}{{1000, time.Second}, {1000, 100 * time.Millisecond}, {5000, time.Second}, {5000, 100 * time.Millisecond}} {
+		b.Run(fmt.Sprintf("points=%d/interval=%v", c.points, c.iv), func(b *testing.B) {
+			measureSteady(b, "opcua", startRig(b, c.points, c.iv, rigOptions{opcua: true}), "")
+		})
+	}
+}
+
 func steady(b *testing.B, points int, iv time.Duration, inflight int) {
-	r := startRig(b, points, iv, rigOptions{inflight: inflight})
+	note := ""
+	if inflight > 1 {
+		note = fmt.Sprintf("; max_inflight %d", inflight)
+	}
+	measureSteady(b, "steady", startRig(b, points, iv, rigOptions{inflight: inflight}), note)
+}
+
+// measureSteady measures r over one window and reports a row named
+// scenario, with note added to the row's notes.
+func measureSteady(b *testing.B, scenario string, r *rig, note string) {
+	points, iv := r.points, r.iv
 	win := max(envDuration("CANARY_BENCH_WINDOW", 10*time.Second), 30*iv)
 	b.ResetTimer()
 	c0 := agentMetric(r.http, "canary_outbox_commits_total")
@@ -211,12 +249,9 @@ func steady(b *testing.B, points int, iv time.Duration, inflight int) {
 	if w.samples == 0 {
 		b.Fatalf("no sample delivered in the window\n%s", r.agent.StderrTail(4000))
 	}
-	row := newRow("steady", points, iv, u, w)
+	row := newRow(scenario, points, iv, u, w)
 	row.lost, row.dups = lost, dups
-	row.note = fmt.Sprintf("%d goroutines; %.0f outbox commits/s; start-up peak %.1f MiB", gor, commits, u.peak)
-	if inflight > 1 {
-		row.note += fmt.Sprintf("; max_inflight %d", inflight)
-	}
+	row.note = fmt.Sprintf("%d goroutines; %.0f outbox commits/s; start-up peak %.1f MiB", gor, commits, u.peak) + note
 	b.ReportMetric(float64(gor), "goroutines")
 	b.ReportMetric(commits, "commits/s")
 	row.report(b)

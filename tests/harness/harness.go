@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"canary/drivers/modbus/modbustest"
+	"canary/drivers/opcua/opcuatest"
 )
 
 // Release makes Binary build what ships to gateways (-tags nodemo,
@@ -177,7 +178,9 @@ func (a *Agent) StderrTail(n int) string {
 }
 
 // Rack describes a config for one Modbus TCP device with Points uint16
-// holding registers P0000… at addresses 0….
+// holding registers P0000… at addresses 0…, or, with OPCUAEndpoint, for
+// one OPC UA server (security None on loopback) with Points variables
+// P0000… in opcuatest's namespace, subscribed at the interval.
 type Rack struct {
 	Dir        string // state dir; the outbox is Dir/outbox.db
 	ModbusAddr string
@@ -196,6 +199,8 @@ type Rack struct {
 	Extra string
 	// ModbusInflight is the device's max_inflight (0: the default, 1).
 	ModbusInflight int
+	// OPCUAEndpoint, when set, makes the device an OPC UA server.
+	OPCUAEndpoint string
 }
 
 // WriteConfig writes the rack's config into r.Dir and returns its path.
@@ -218,7 +223,22 @@ state_dir: %q
 http: {listen: %q}
 log: {level: %s}
 devices:
-  - id: rack
+`, mqtt, r.OutboxPath(), r.Dir, r.HTTP, cmp(r.LogLevel, "info"))
+	if r.OPCUAEndpoint != "" {
+		fmt.Fprintf(&b, `  - id: rack
+    driver: opcua
+    endpoint: %q
+    mode: subscribe
+    publish_interval: %v
+    timeout: 5s
+    security: {mode: None}
+    points:
+`, r.OPCUAEndpoint, r.Interval)
+		for i := 0; i < r.Points; i++ {
+			fmt.Fprintf(&b, "      - {id: P%04d, node: \"nsu=%s;s=P%04d\"}\n", i, opcuatest.NamespaceURI, i)
+		}
+	} else {
+		fmt.Fprintf(&b, `  - id: rack
     driver: modbus
     transport: tcp
     address: %q
@@ -227,9 +247,10 @@ devices:
     max_interval: 10s
     max_inflight: %d
     points:
-`, mqtt, r.OutboxPath(), r.Dir, r.HTTP, cmp(r.LogLevel, "info"), r.ModbusAddr, r.Interval, max(r.ModbusInflight, 1))
-	for i := 0; i < r.Points; i++ {
-		fmt.Fprintf(&b, "      - {id: P%04d, table: holding, address: %d, type: uint16}\n", i, i)
+`, r.ModbusAddr, r.Interval, max(r.ModbusInflight, 1))
+		for i := 0; i < r.Points; i++ {
+			fmt.Fprintf(&b, "      - {id: P%04d, table: holding, address: %d, type: uint16}\n", i, i)
+		}
 	}
 	b.WriteString(r.Extra)
 	path := filepath.Join(r.Dir, "canary.yaml")
@@ -252,18 +273,49 @@ func cmp(a, b string) string {
 // CountUp makes the first points holding registers of unit 1 change every
 // period: register i holds k+i at step k, so each point only grows.
 func CountUp(srv *modbustest.Server, points int, period time.Duration) (stop func()) {
+	vals := make([]uint16, points)
+	return every(period, func(k uint16) {
+		for i := range vals {
+			vals[i] = k + uint16(i)
+		}
+		srv.SetHolding(1, 0, vals...)
+	})
+}
+
+// CountUpOPCUA is CountUp for the OPC UA rack's variables P0000…: each
+// holds k+i at step k, with the source time of the step.
+func CountUpOPCUA(srv *opcuatest.Server, points int, period time.Duration) (stop func()) {
+	names := make([]string, points)
+	for i := range names {
+		names[i] = fmt.Sprintf("P%04d", i)
+	}
+	return every(period, func(k uint16) {
+		now := time.Now()
+		for i, n := range names {
+			srv.Set(n, float64(k)+float64(i), now)
+		}
+	})
+}
+
+// OPCUAVars are the OPC UA rack's variables with their first values.
+func OPCUAVars(points int) map[string]any {
+	vars := make(map[string]any, points)
+	for i := range points {
+		vars[fmt.Sprintf("P%04d", i)] = float64(i)
+	}
+	return vars
+}
+
+// every calls step(1), step(2)… every period until stop is called.
+func every(period time.Duration, step func(k uint16)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		vals := make([]uint16, points)
 		t := time.NewTicker(period)
 		defer t.Stop()
 		for k := uint16(1); ; k++ {
-			for i := range vals {
-				vals[i] = k + uint16(i)
-			}
-			srv.SetHolding(1, 0, vals...)
+			step(k)
 			select {
 			case <-ctx.Done():
 				return
