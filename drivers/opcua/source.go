@@ -33,6 +33,7 @@ type Source struct {
 
 	reconnects atomic.Int64
 	notifs     atomic.Int64
+	order      handleOrder // the subscription's notifications, by client handle
 }
 
 // Info describes the device's security for status.

@@ -130,11 +130,10 @@ func (s *Source) notification(n *opcua.PublishNotificationData, emit func(driver
 	switch v := n.Value.(type) {
 	case *ua.DataChangeNotification:
 		now := s.clock.Now()
-		sc := drivers.Scan{Device: s.dev, At: now, Samples: make([]drivers.Sample, 0, len(v.MonitoredItems))}
-		for _, it := range v.MonitoredItems {
-			if int(it.ClientHandle) < len(s.points) {
-				sc.Samples = append(sc.Samples, sample(&s.points[it.ClientHandle], it.Value, now))
-			}
+		items := s.order.byHandle(v.MonitoredItems, len(s.points))
+		sc := drivers.Scan{Device: s.dev, At: now, Samples: make([]drivers.Sample, 0, len(items))}
+		for _, it := range items {
+			sc.Samples = append(sc.Samples, sample(&s.points[it.ClientHandle], it.Value, now))
 		}
 		s.notifs.Add(int64(len(sc.Samples)))
 		emit(sc)
@@ -160,3 +159,58 @@ func (s *Source) health(ctx context.Context, c conn) error {
 
 // Notifications counts data-change samples received, for figures.
 func (s *Source) Notifications() int64 { return s.notifs.Load() }
+
+// handleOrder puts a notification's items in client-handle order, which
+// is config order. Servers send a subscription's changes in an order of
+// their own (gopcua's server: a map's). In config order the outbox's
+// compact records share most of each point id with the one before, and
+// the pipeline walks its point states in memory order. It is one
+// subscription's, used by its goroutine only.
+type handleOrder struct {
+	count []int32
+	out   []*ua.MonitoredItemNotification
+}
+
+// byHandle returns items ordered by client handle, keeping the order of
+// several values of one item (queue_size > 1), without the items whose
+// handle is not below n (a point that does not exist) or that are nil.
+// A notification already in order is returned as it is.
+func (o *handleOrder) byHandle(items []*ua.MonitoredItemNotification, n int) []*ua.MonitoredItemNotification {
+	ordered, prev := true, uint32(0)
+	for _, it := range items {
+		if it == nil || int(it.ClientHandle) >= n || it.ClientHandle < prev {
+			ordered = false
+			break
+		}
+		prev = it.ClientHandle
+	}
+	if ordered {
+		return items
+	}
+	// A counting sort: stable, and linear in items and points.
+	if cap(o.count) < n+1 {
+		o.count = make([]int32, n+1)
+	}
+	count := o.count[:n+1]
+	clear(count)
+	for _, it := range items {
+		if it != nil && int(it.ClientHandle) < n {
+			count[it.ClientHandle+1]++
+		}
+	}
+	for h := 1; h <= n; h++ {
+		count[h] += count[h-1]
+	}
+	if cap(o.out) < int(count[n]) {
+		o.out = make([]*ua.MonitoredItemNotification, count[n])
+	}
+	out := o.out[:count[n]]
+	clear(o.out[len(out):cap(o.out)]) // nothing kept from an older notification
+	for _, it := range items {
+		if it != nil && int(it.ClientHandle) < n {
+			out[count[it.ClientHandle]] = it
+			count[it.ClientHandle]++
+		}
+	}
+	return out
+}
