@@ -49,6 +49,9 @@ type rig struct {
 	http   string
 	points int
 	iv     time.Duration
+	// stopChanges stops the server's values changing; rig.stop calls it
+	// before it stops the agent (see opcuatest.Server.Set).
+	stopChanges func()
 }
 
 type rigOptions struct {
@@ -73,13 +76,14 @@ func startRig(b *testing.B, points int, iv time.Duration, o rigOptions) *rig {
 		Interval: iv, LogLevel: "warn", DefaultReconnect: true, HTTP: r.http, Extra: o.extra, ModbusInflight: o.inflight}
 	if o.opcua {
 		srv := opcuatest.Start(b, opcuatest.Options{Vars: harness.OPCUAVars(points)})
-		b.Cleanup(harness.CountUpOPCUA(srv, points, o.change))
+		r.stopChanges = harness.CountUpOPCUA(srv, points, o.change)
 		rack.OPCUAEndpoint = srv.URL
 	} else {
 		r.srv = modbustest.Start(b)
-		b.Cleanup(harness.CountUp(r.srv, points, o.change))
+		r.stopChanges = harness.CountUp(r.srv, points, o.change)
 		rack.ModbusAddr = r.srv.Addr()
 	}
+	b.Cleanup(r.stopChanges)
 	r.plat = newPlatform(b, r.broker.URL(), o.persistent)
 	r.agent = harness.StartAgent(b, bin, rack.WriteConfig(b))
 	deadline := time.Now().Add(30 * time.Second)
@@ -161,6 +165,7 @@ func saveSmaps(b *testing.B, pid int) {
 }
 
 func (r *rig) stop(b *testing.B) {
+	r.stopChanges()
 	if err := r.agent.Stop(30 * time.Second); err != nil {
 		b.Error(err)
 	}

@@ -131,7 +131,11 @@ func (s *Server) NS() uint16 {
 func (s *Server) Node(name string) string { return fmt.Sprintf("ns=%d;s=%s", s.NS(), name) }
 
 // Set changes a variable with the given source timestamp and notifies
-// subscribers.
+// subscribers. The gopcua server (v0.9.1) hands each notification to a
+// subscription's channel (100 deep) while it holds the lock that the
+// subscription takes when it ends: Sets racing a client's disconnect
+// can block for good. Stop changing values before the client goes (the
+// end-to-end benchmarks do).
 func (s *Server) Set(name string, v any, ts time.Time) { s.SetStatus(name, v, ua.StatusOK, ts) }
 
 // SetStatus sets a value and a status code (e.g. ua.StatusBadSensorFailure).
