@@ -81,7 +81,7 @@ func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
 // and poll for nothing (seen in strace as a wakeup half a second after
 // every scan with a 500 ms timeout).
 func TestDeadlinesClearedBetweenPolls(t *testing.T) {
-	const timeout = 50 * time.Millisecond
+	const timeout = 300 * time.Millisecond
 	checkClear := func(t *testing.T, rec *deadlines, scan drivers.Scan) {
 		t.Helper()
 		if scan.Err != nil {
