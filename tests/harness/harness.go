@@ -235,7 +235,7 @@ devices:
     points:
 `, r.OPCUAEndpoint, r.Interval)
 		for i := 0; i < r.Points; i++ {
-			fmt.Fprintf(&b, "      - {id: P%04d, node: \"nsu=%s;s=P%04d\"}\n", i, opcuatest.NamespaceURI, i)
+			fmt.Fprintf(&b, "      - {id: %s, node: \"nsu=%s;s=%[1]s\"}\n", PointID(i), opcuatest.NamespaceURI)
 		}
 	} else {
 		fmt.Fprintf(&b, `  - id: rack
@@ -249,7 +249,7 @@ devices:
     points:
 `, r.ModbusAddr, r.Interval, max(r.ModbusInflight, 1))
 		for i := 0; i < r.Points; i++ {
-			fmt.Fprintf(&b, "      - {id: P%04d, table: holding, address: %d, type: uint16}\n", i, i)
+			fmt.Fprintf(&b, "      - {id: %s, table: holding, address: %d, type: uint16}\n", PointID(i), i)
 		}
 	}
 	b.WriteString(r.Extra)
@@ -259,6 +259,10 @@ devices:
 	}
 	return path
 }
+
+// PointID is the rack's i-th point (P0000…): its id, and on OPC UA its
+// variable's name.
+func PointID(i int) string { return fmt.Sprintf("P%04d", i) }
 
 // OutboxPath is where the rack's agent keeps its outbox.
 func (r Rack) OutboxPath() string { return filepath.Join(r.Dir, "outbox.db") }
@@ -287,7 +291,7 @@ func CountUp(srv *modbustest.Server, points int, period time.Duration) (stop fun
 func CountUpOPCUA(srv *opcuatest.Server, points int, period time.Duration) (stop func()) {
 	names := make([]string, points)
 	for i := range names {
-		names[i] = fmt.Sprintf("P%04d", i)
+		names[i] = PointID(i)
 	}
 	return every(period, func(k uint16) {
 		now := time.Now()
@@ -301,7 +305,7 @@ func CountUpOPCUA(srv *opcuatest.Server, points int, period time.Duration) (stop
 func OPCUAVars(points int) map[string]any {
 	vars := make(map[string]any, points)
 	for i := range points {
-		vars[fmt.Sprintf("P%04d", i)] = float64(i)
+		vars[PointID(i)] = float64(i)
 	}
 	return vars
 }
