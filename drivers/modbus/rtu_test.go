@@ -43,9 +43,7 @@ func runBus(t *testing.T, env drivers.Env, devs ...config.Device) chan drivers.S
 
 // runScanner runs s (a Source or a Bus) until the test ends and returns
 // its scans, each with its own copy of the samples.
-func runScanner(t *testing.T, s interface {
-	Run(context.Context, func(drivers.Scan)) error
-}) chan drivers.Scan {
+func runScanner(t *testing.T, s drivers.Source) chan drivers.Scan {
 	scans := make(chan drivers.Scan, 1024)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
