@@ -41,23 +41,8 @@ func TestPublishReusesPacketBuffer(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	publishN(t, c, payload, n)
-	deadline := time.Now().Add(10 * time.Second)
-	for got.Load() < n*size && time.Now().Before(deadline) {
-		select {
-		case err := <-bad:
-			t.Fatal(err)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	awaitPayload(t, &got, n*size, bad)
 	runtime.ReadMemStats(&after)
-	if got.Load() != n*size {
-		select {
-		case err := <-bad:
-			t.Fatal(err)
-		default:
-		}
-		t.Fatalf("broker received %d payload bytes, want %d", got.Load(), n*size)
-	}
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("%d publishes of %d bytes allocated %d bytes", n, size, alloc)
 	if alloc > n*size/4 {
@@ -182,15 +167,25 @@ func TestPublishAfterFailedWrite(t *testing.T) {
 			t.Fatalf("publish on the new connection: %v", tok.Error())
 		}
 	}
-	for end := time.Now().Add(10 * time.Second); got.Load() < size; {
+	awaitPayload(t, &got, size, bad)
+}
+
+// awaitPayload waits up to 10 s for the fake broker to have received want
+// payload bytes, all of them as sent, failing on the first error it reports.
+func awaitPayload(t *testing.T, got *atomic.Int64, want int64, bad <-chan error) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); got.Load() < want; {
 		select {
 		case err := <-bad:
 			t.Fatal(err)
 		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(end) {
-			t.Fatalf("broker received %d payload bytes of the second publish, want %d", got.Load(), size)
+			t.Fatalf("broker received %d payload bytes, want %d", got.Load(), want)
 		}
+	}
+	if n := got.Load(); n != want {
+		t.Fatalf("broker received %d payload bytes, want %d", n, want)
 	}
 }
 
