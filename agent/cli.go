@@ -255,7 +255,7 @@ func cmdRun(args []string, stderr io.Writer, w Wiring) int {
 
 // gcPercent is the agent's GOGC unless the environment sets one: the heap
 // may grow to 1.5× what is live between collections instead of 2×. At
-// 10,000 points that is about 3 MiB less VmRSS (anonymous 15.6 → 12.5 MiB)
+// 10,000 points that is about 3 MiB less VmRSS (anonymous 15.6 → 12.6 MiB)
 // and, since paho no longer makes garbage of every payload, no CPU
 // difference above the noise of paired runs (tests/bench/RESULTS.md);
 // GOGC=25 would save 1.5 MiB more for 3–5 % more CPU.
