@@ -1,9 +1,12 @@
 package opcua
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
+	"slices"
 
 	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/id"
@@ -187,6 +190,9 @@ func (o *handleOrder) byHandle(items []*ua.MonitoredItemNotification, n int) []*
 	if ordered {
 		return items
 	}
+	if k := len(items); k*bits.Len(uint(k))*sparseCost < n {
+		return o.sortFew(items, n)
+	}
 	// A counting sort: stable, and linear in items and points.
 	if cap(o.count) < n+1 {
 		o.count = make([]int32, n+1)
@@ -212,5 +218,31 @@ func (o *handleOrder) byHandle(items []*ua.MonitoredItemNotification, n int) []*
 			count[it.ClientHandle]++
 		}
 	}
+	return out
+}
+
+// sparseCost weighs a comparison sort's k·log2(k) against the counting
+// sort's pass over all n points: when k·log2(k)·sparseCost < n, the k
+// items of a notification are sorted by comparison instead.
+// BenchmarkByHandle: the counting sort costs about 0.65 ns a point
+// (32–42 µs at 50,000 points for any notification of up to 1,000 items),
+// the comparison sort 5–7 ns a comparison (3.7 µs for 100 items, 71 for
+// 1,000).
+const sparseCost = 12
+
+// sortFew orders a notification of few items among many points by
+// comparison (stable), dropping nil items and handles not below n.
+func (o *handleOrder) sortFew(items []*ua.MonitoredItemNotification, n int) []*ua.MonitoredItemNotification {
+	out := o.out[:0]
+	for _, it := range items {
+		if it != nil && int(it.ClientHandle) < n {
+			out = append(out, it)
+		}
+	}
+	clear(out[len(out):cap(out)]) // nothing kept from an older notification
+	o.out = out
+	slices.SortStableFunc(out, func(a, b *ua.MonitoredItemNotification) int {
+		return cmp.Compare(a.ClientHandle, b.ClientHandle)
+	})
 	return out
 }
