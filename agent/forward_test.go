@@ -269,7 +269,8 @@ func TestForwarderRefusalWaitsLonger(t *testing.T) {
 
 // The forwarder keeps about maxBytes of payload in flight, not a window
 // of the largest messages: with the broker silent it stops publishing
-// once the bound is reached (one message over at most); after the
+// once the bound is reached (one message over at most), a backlog from
+// before the connection at half of it (backlogShare); after the
 // connection is cut there, it goes on, in order, as PUBACKs free the
 // bytes.
 func TestForwarderBoundsBytesInFlight(t *testing.T) {
@@ -278,39 +279,15 @@ func TestForwarderBoundsBytesInFlight(t *testing.T) {
 	fwd := newTestForwarder(sink, box) // window 16
 	const limit, n = 10_000, 40
 	fwd.maxBytes = limit
-	pad := strings.Repeat("x", 2000)
-	for i := range n {
-		body := fmt.Appendf(nil, `"historical":false,"samples":[{"point":"p","ts":%d,"value":"%s","quality":"good"}]`, i, pad)
-		if _, err := box.Append([]buffer.Record{{Lane: buffer.LaneData, Boot: "b1", Created: time.Now(), Payload: body}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendRecords(t, box, 0, n)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); fwd.run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	data := func() (msgs, bytes int) {
-		for _, m := range sink.messages() {
-			if strings.HasSuffix(m.Topic, "/data") {
-				msgs++
-				bytes += len(m.Payload)
-			}
-		}
-		return msgs, bytes
-	}
 	waitFor(t, 5*time.Second, func() bool { return len(sink.messages()) > 0 }) // the birth status
 	sink.ackAll()                                                              // before the pump starts: only the status is pending
-	waitFor(t, 5*time.Second, func() bool { m, _ := data(); return m > 0 })
-	time.Sleep(50 * time.Millisecond) // room to overshoot, if the bound did not hold
-	msgs, bytes := data()
-	size := bytes / msgs
-	if msgs >= 16 || bytes > limit+size {
-		t.Fatalf("%d messages (%d bytes) in flight with none acknowledged; want about %d bytes", msgs, bytes, limit)
-	}
-	if bytes < limit-size {
-		t.Fatalf("only %d bytes in flight; the bound is %d", bytes, limit)
-	}
+	msgs := checkInFlight(t, sink, limit/backlogShare)
 	// The connection drops with the bound reached: the lost deliveries
 	// free their bytes, or the next session could never publish.
 	sink.cut()
@@ -341,4 +318,62 @@ func TestForwarderBoundsBytesInFlight(t *testing.T) {
 	if fwd.inflightBytes.Load() != 0 {
 		t.Fatalf("%d bytes still counted in flight", fwd.inflightBytes.Load())
 	}
+}
+
+// Live data, appended after the connection began, may fill the whole
+// byte bound (only a backlog is held to its share).
+func TestForwarderLiveUsesWholeByteBound(t *testing.T) {
+	box := buffer.NewMemory(buffer.Options{})
+	sink := &fakeSink{}
+	fwd := newTestForwarder(sink, box) // window 16
+	const limit = 10_000
+	fwd.maxBytes = limit
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); fwd.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 5*time.Second, func() bool { return len(sink.messages()) > 0 }) // the birth status: the session has begun
+	sink.ackAll()
+	appendRecords(t, box, 0, 40)
+	checkInFlight(t, sink, limit)
+	sink.cut() // the deliveries fail now, not at the forwarder's grace on shutdown
+}
+
+// appendRecords appends records from..to-1 of about 2 KB each.
+func appendRecords(t *testing.T, box buffer.Outbox, from, to int) {
+	t.Helper()
+	pad := strings.Repeat("x", 2000)
+	for i := from; i < to; i++ {
+		body := fmt.Appendf(nil, `"historical":false,"samples":[{"point":"p","ts":%d,"value":"%s","quality":"good"}]`, i, pad)
+		if _, err := box.Append([]buffer.Record{{Lane: buffer.LaneData, Boot: "b1", Created: time.Now(), Payload: body}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkInFlight waits for data messages to be published to a silent
+// broker and checks that they stop at about bound bytes; it returns how
+// many were published.
+func checkInFlight(t *testing.T, sink *fakeSink, bound int) int {
+	t.Helper()
+	data := func() (msgs, bytes int) {
+		for _, m := range sink.messages() {
+			if strings.HasSuffix(m.Topic, "/data") {
+				msgs++
+				bytes += len(m.Payload)
+			}
+		}
+		return msgs, bytes
+	}
+	waitFor(t, 5*time.Second, func() bool { m, _ := data(); return m > 0 })
+	time.Sleep(50 * time.Millisecond) // room to overshoot, if the bound did not hold
+	msgs, bytes := data()
+	size := bytes / msgs
+	if msgs >= 16 || bytes > bound+size {
+		t.Fatalf("%d messages (%d bytes) in flight with none acknowledged; want about %d bytes", msgs, bytes, bound)
+	}
+	if bytes < bound-size {
+		t.Fatalf("only %d bytes in flight; the bound is %d", bytes, bound)
+	}
+	return msgs
 }
