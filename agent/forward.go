@@ -58,7 +58,8 @@ type forwarder struct {
 // held until their PUBACKs, with paho's copy of each on top. 1 MiB is more
 // than a scan of 10,000 points (650 KB), so live data is not held back,
 // and about what the window held at 1,200-byte records (64 of 20 KB):
-// the same throughput on a link with a long round trip.
+// the same throughput on a link with a long round trip for live data. A
+// backlog gets half of it (backlogShare).
 const maxInflightBytes = 1 << 20
 
 // backlogShare is the part of the byte bound a backlog may fill: live data
